@@ -1,0 +1,158 @@
+"""What occupies HBM: the weights, the KV cache, and how many users fit beside them.
+
+Every function takes one ``Scenario`` and returns a scalar; ``jax.vmap`` or the sweep engine
+make grids.  Symbols follow ``docs/notation.md``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from .types import Scenario
+
+
+def _safe_div(num, den, fallback):
+    """``num / den`` where ``den > 0`` else ``fallback``, with finite gradients everywhere
+    (the double-``where`` pattern: the masked branch never sees a zero denominator)."""
+    ok = den > 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), fallback)
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def active_params(s: Scenario):
+    """Parameters one token touches: ``P - E * P_e + k * P_e`` (= P for a dense model).
+
+    Example (Mixtral-8x7B, 46.7e9 total, one expert 5.637e9 over 32 layers, E = 8, k = 2):
+    46.7e9 - 8 * 5.637e9 + 2 * 5.637e9 = 12.9e9 active parameters (Mistral AI: "12.9B").
+    """
+    m = s.model
+    return m.params_total - (m.n_experts - m.experts_per_token) * m.expert_params
+
+
+def expected_experts_touched(s: Scenario, tokens):
+    """Expected distinct routed experts a batch of ``tokens`` activates per MoE layer.
+
+    With uniform independent top-k routing each expert is missed by one token with
+    probability ``1 - k / E``, so ``E * (1 - (1 - k / E) ** tokens)`` experts are touched.
+    Dense (E = k = 1): 1.  Mixtral (E = 8, k = 2): 2 at one token, 6.25 at 4, ~8 at 32.
+    """
+    m = s.model
+    miss = 1.0 - m.experts_per_token / m.n_experts
+    ok = miss > 0
+    safe_miss = jnp.where(ok, miss, 0.5)
+    return m.n_experts * jnp.where(ok, 1.0 - safe_miss**tokens, 1.0)
+
+
+def weight_bytes(s: Scenario):
+    """Bytes of all weights (every expert resident): ``P * bytes_per_param``.
+
+    Example: Yi-34B at the paper's 34e9 parameters in bf16: 34e9 x 2 = 68e9 B ("68 GB").
+    """
+    return s.model.params_total * s.workload.weight_bytes_per_param
+
+
+def weight_bytes_per_device(s: Scenario):
+    """Weights resident on each of the TP devices, bytes: ``P * bytes_per_param / TP``."""
+    return weight_bytes(s) / s.workload.tp
+
+
+def weight_bytes_touched(s: Scenario, tokens):
+    """Weight bytes read by one forward pass over ``tokens`` tokens (all devices).
+
+    Dense: all weights.  MoE: shared part plus the expected distinct experts touched,
+    ``(P - E P_e + E_touched(tokens) P_e) * bytes_per_param``.
+    """
+    m = s.model
+    shared = m.params_total - m.n_experts * m.expert_params
+    touched = shared + expected_experts_touched(s, tokens) * m.expert_params
+    return touched * s.workload.weight_bytes_per_param
+
+
+# ----------------------------------------------------------------------------- KV cache
+
+
+def kv_layers(s: Scenario):
+    """Layers that hold a KV cache: ``L / layers_per_kv * kv_layer_keep`` (layer axis)."""
+    return s.model.n_layers / s.model.layers_per_kv * s.workload.kv_layer_keep
+
+
+def kv_elements_per_token_per_layer(s: Scenario):
+    """Stored KV elements per token per KV layer, times the head-axis keep fraction.
+
+    - MHA / GQA / MQA: ``2 K H`` (a key and a value vector per KV head);
+    - MLA (``kv_latent_dim > 0``): ``d_c + d_h^R`` (one latent plus the decoupled RoPE key,
+      DeepSeek-V2 paper eq. 9-10: 512 + 64 = 576).
+    """
+    m = s.model
+    standard = 2.0 * m.n_kv_heads * m.head_dim
+    mla = m.kv_latent_dim + m.kv_rope_dim
+    return jnp.where(m.kv_latent_dim > 0, mla, standard) * s.workload.kv_head_keep
+
+
+def kv_bytes_per_token(s: Scenario):
+    """KV-cache bytes per context token over all layers and devices.
+
+    Formula: ``kv_layers * kv_elements_per_token_per_layer * kv_bits / 8``; for plain
+    attention this is the paper's ``2 L K H bytes``.
+    Example (Yi-34B, L = 60, K = 8, H = 128, bf16): 2 x 60 x 8 x 128 x 2 = 245,760 B.
+    """
+    return kv_layers(s) * kv_elements_per_token_per_layer(s) * s.workload.kv_bits / 8.0
+
+
+def kv_tokens_kept(s: Scenario, tokens):
+    """Tokens whose KV a user keeps at a context of ``tokens`` (token axis + windows).
+
+    ``kv_token_keep * ((1 - f) * T + f * min(T, W))``: a share ``f`` of the layers keeps only
+    the last ``W`` tokens.  Character.AI-style (f = 5/6, W = 1024) at T = 100K:
+    100000/6 + 5/6 x 1024 = 17,520 tokens, 5.7x fewer than full attention.
+    """
+    m = s.model
+    f = m.windowed_layer_fraction
+    per_layer = (1.0 - f) * tokens + f * jnp.minimum(tokens, m.window_tokens)
+    return s.workload.kv_token_keep * per_layer
+
+
+def kv_bytes_per_user(s: Scenario):
+    """One user's KV cache at ``context_tokens``, bytes (all devices).
+
+    Example (Yi-34B, bf16, T = 4000): 245,760 x 4000 = 983,040,000 B = 0.9155 GiB, which the
+    paper prints as "0.91 GB"; at 100,000 tokens 24.58e9 B = 22.89 GiB (paper: "22.8 GB").
+    """
+    return kv_bytes_per_token(s) * kv_tokens_kept(s, s.workload.context_tokens)
+
+
+# ----------------------------------------------------------------------------- capacity
+
+
+def free_hbm_bytes_per_device(s: Scenario):
+    """HBM left for KV on each device: ``HBM - reserve - weights / TP`` (may be negative)."""
+    return s.hardware.hbm_bytes - s.workload.hbm_reserve_bytes - weight_bytes_per_device(s)
+
+
+def concurrency(s: Scenario):
+    """Users whose KV fits beside the weights, real-valued (floor it for reports).
+
+    Formula: ``max(0, TP * (HBM - reserve - P b / TP) / kv_bytes_per_user)``; the KV of
+    each user is split over the TP devices.  Zero KV per user gives +inf.
+    Example (paper: Yi-34B 68 GB on one A100-80GB, 85.9e9 B): (85.9e9 - 68e9) / 0.983e9
+    = 18.2 users at 4K, 1.46 at 50K, 0.73 at 100K.
+    """
+    free = jnp.maximum(free_hbm_bytes_per_device(s), 0.0) * s.workload.tp
+    return _safe_div(free, kv_bytes_per_user(s), jnp.inf)
+
+
+def concurrency_floor(s: Scenario):
+    """Whole users that fit: ``floor(concurrency)``."""
+    return jnp.floor(concurrency(s))
+
+
+def fits_one(s: Scenario):
+    """True where the weights and one user's KV fit in HBM (``concurrency >= 1``)."""
+    return concurrency(s) >= 1.0
+
+
+def fits(s: Scenario):
+    """True where the weights and the KV of all ``batch`` users fit in HBM."""
+    return concurrency(s) >= s.workload.batch

@@ -1,0 +1,183 @@
+"""The paper's running example, reproduced: Yi-34B on one A100-80GB at 4K, 50K, 100K, 1M.
+
+Conventions (stated in the printed table and in ``docs/cost-model.md``):
+
+- Yi-34B's architecture from the catalog (60 layers, 8 KV heads, head dim 128), but the
+  paper's round parameter count, 34e9 (its "68 GB" of bf16 weights); the model card's
+  34.39e9 is in the catalog entry.
+- A100-80GB SXM from the catalog: 312e12 FLOP/s dense bf16, 2.039e12 B/s, 80 GiB, PCIe 4.0 x16.
+- KV and weights in bf16; efficiency 1 (theoretical peak, as the paper); 250 output tokens.
+- Prefill attention under four conventions: none (the linear ``2 P T`` term alone), QK^T
+  only under the causal mask (mask fraction 0.25), causal QK^T + AV (0.5), non-causal (1.0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+
+from . import catalog
+from .metrics import evaluate
+from .phases import prefill_compute_s
+from .types import Scenario, Workload
+from .units import GiB
+
+CONTEXTS = (4_000, 50_000, 100_000, 1_000_000)
+PAPER_PARAMS = 34e9
+OUTPUT_TOKENS = 250.0
+
+# The paper's quoted figures (shared/paper.md): None where the paper gives none.
+PAPER = {
+    "kv_bytes_per_token": {4_000: 245_760, 50_000: 245_760, 100_000: 245_760},
+    "kv_gib_per_user": {4_000: 0.91, 50_000: 11.4, 100_000: 22.8},
+    "prefill_s": {4_000: 0.89, 50_000: 14.1},
+    "decode_s": {4_000: 8.5, 50_000: 9.8},
+    "concurrency": {4_000: "~13-20", 50_000: "1", 100_000: "0"},
+}
+
+MASK_CONVENTIONS = {
+    "linear term only": 0.0,
+    "QK^T only, causal (0.25)": 0.25,
+    "causal QK^T + AV (0.5)": 0.5,
+    "non-causal (1.0)": 1.0,
+}
+
+
+def paper_scenario(context_tokens: float, **workload) -> Scenario:
+    """The paper's Yi-34B on one A100-80GB SXM at ``context_tokens``."""
+    model = catalog.load_model("yi-34b").replace(params_total=PAPER_PARAMS)
+    hardware = catalog.load_hardware("a100-80gb-sxm")
+    w = Workload(context_tokens=float(context_tokens), output_tokens=OUTPUT_TOKENS, **workload)
+    return Scenario(model, hardware, w)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    values: tuple  # one per context
+    paper: tuple  # one per context (str or None)
+
+
+def _fmt(x, digits=3) -> str:
+    if isinstance(x, str):
+        return x
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if not math.isfinite(x):
+        return "no fit" if math.isnan(x) else "inf"
+    if abs(x) >= 1e5:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def smallest_tp(context_tokens: float, choices=(1, 2, 4, 8)):
+    """Smallest TP degree among ``choices`` at which one user fits, or None."""
+    for tp in choices:
+        r = evaluate(paper_scenario(context_tokens, tp=float(tp)), ["concurrency"])
+        if float(r["concurrency"]) >= 1.0:
+            return tp
+    return None
+
+
+def compute_rows() -> list[Row]:
+    """Every row of the table, computed with ``evaluate`` (float64)."""
+    with jax.enable_x64(True):
+        ev = jax.jit(evaluate)
+        res = {t: {k: float(v) for k, v in ev(paper_scenario(t)).items()} for t in CONTEXTS}
+        pre = {
+            name: [
+                float(prefill_compute_s(paper_scenario(t, attention_mask_fraction=m)))
+                for t in CONTEXTS
+            ]
+            for name, m in MASK_CONVENTIONS.items()
+        }
+        tp = {t: smallest_tp(t) for t in CONTEXTS}
+        tp_res = {
+            t: {k: float(v) for k, v in ev(paper_scenario(t, tp=float(tp[t]))).items()}
+            for t in CONTEXTS
+            if tp[t] is not None
+        }
+
+    def col(key, f=lambda x: x):
+        return tuple(f(res[t][key]) for t in CONTEXTS)
+
+    def paper(key):
+        return tuple(PAPER.get(key, {}).get(t) for t in CONTEXTS)
+
+    rows = [
+        Row("KV per token (B)", col("kv_bytes_per_token"), paper("kv_bytes_per_token")),
+        Row(
+            "KV per user (GiB)",
+            col("kv_bytes_per_user", lambda b: b / GiB),
+            paper("kv_gib_per_user"),
+        ),
+        Row("concurrency (real)", col("concurrency"), paper("concurrency")),
+        Row("concurrency (users)", col("concurrency_floor"), (None,) * 4),
+    ]
+    for name, vals in pre.items():
+        rows.append(Row(f"prefill s, {name}", tuple(vals), paper("prefill_s")))
+    rows += [
+        Row("prefill s as served (causal; NaN: no fit)", col("prefill_s"), paper("prefill_s")),
+        Row("decode s, 250 tokens", col("decode_s"), paper("decode_s")),
+        Row("context switch s (out + in, PCIe)", col("context_switch_s"), (None,) * 4),
+        Row("session device-s (prefill + decode)", col("session_gpu_s"), (None,) * 4),
+        Row("sessions per hour", col("sessions_per_hour"), (None,) * 4),
+        Row("US$ per 1M output tokens", col("usd_per_million_output_tokens"), (None,) * 4),
+        Row("smallest TP (1,2,4,8) that fits", tuple(tp[t] for t in CONTEXTS), (None,) * 4),
+        Row(
+            "  at that TP: concurrency",
+            tuple(tp_res[t]["concurrency"] if t in tp_res else None for t in CONTEXTS),
+            (None,) * 4,
+        ),
+        Row(
+            "  at that TP: decode s, 250 tokens",
+            tuple(tp_res[t]["decode_s"] if t in tp_res else None for t in CONTEXTS),
+            (None,) * 4,
+        ),
+        Row(
+            "  at that TP: device-s per session",
+            tuple(tp_res[t]["session_gpu_s"] if t in tp_res else None for t in CONTEXTS),
+            (None,) * 4,
+        ),
+    ]
+    return rows
+
+
+def render(rows: list[Row], markdown: bool = False) -> str:
+    """The table as text: each cell ``kvjax (paper)``."""
+    head = ["quantity"] + [f"{t // 1000}K" if t < 1_000_000 else "1M" for t in CONTEXTS]
+    body = []
+    for r in rows:
+        cells = []
+        for v, p in zip(r.values, r.paper):
+            cell = _fmt(v)
+            if p is not None:
+                cell += f" ({_fmt(p)})"
+            cells.append(cell)
+        body.append([r.label] + cells)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(b) + " |" for b in body]
+        return "\n".join(lines)
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])
+
+
+CONVENTIONS = """\
+Yi-34B (catalog architecture: L=60, K=8 KV heads, H=128; the paper's round 34e9 parameters,
+68 GB of bf16 weights) on one A100-80GB SXM (312e12 FLOP/s dense bf16, 2.039e12 B/s HBM,
+80 GiB, PCIe 4.0 x16 at 32e9 B/s each way, catalog price). bf16 KV, batch 1, 250 output
+tokens, peak efficiency. Cells: kvjax (paper's figure). "no fit": the weights plus one user's
+KV exceed HBM, so latencies are NaN. Prefill rows are the FLOP-bound time, shown even where
+the KV does not fit; the paper's prefill figures lie between the linear-only and the causal
+convention, and match the QK^T-only causal convention (Kaplan et al.'s 2 n_layer n_ctx d_attn
+per token, averaged over the causal mask) to 0.4% at 4K and 1.7% at 50K."""
+
+
+def report(markdown: bool = False) -> str:
+    return render(compute_rows(), markdown) + "\n\n" + CONVENTIONS
