@@ -60,7 +60,7 @@ class Row:
     paper: tuple  # one per context (str or None)
 
 
-def _fmt(x, digits=3) -> str:
+def _fmt(x, digits=4) -> str:
     if isinstance(x, str):
         return x
     if x is None:
@@ -144,6 +144,14 @@ def compute_rows() -> list[Row]:
             (None,) * 4,
         ),
     ]
+    base = tp_res[CONTEXTS[0]]["session_gpu_s"]
+    rows.append(
+        Row(
+            "  device-s per session / 4K's",
+            tuple(tp_res[t]["session_gpu_s"] / base if t in tp_res else None for t in CONTEXTS),
+            (None,) * 4,
+        )
+    )
     return rows
 
 
