@@ -45,6 +45,39 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _format_value(v: float, units: str, kind: str) -> str:
+    from .session import REGIMES
+    from .units import GiB
+
+    if kind == "bool":
+        return "yes" if v else "no"
+    if kind == "code":
+        return REGIMES.get(int(v), str(v))
+    if math.isnan(v):
+        return "NaN (does not fit)"
+    if units == "bytes":
+        return f"{v:,.0f} B ({v / GiB:.4g} GiB)"
+    return f"{v:.6g} {units if units != '1' else ''}".rstrip()
+
+
+def _cmd_eval(args) -> int:
+    import jax
+
+    from .cli_common import scenario_from_args
+    from .metrics import METRICS, evaluate
+
+    s = scenario_from_args(args)
+    with jax.enable_x64(True):
+        r = jax.jit(evaluate)(s)
+    width = max(len(n) for n in METRICS)
+    for name, info in METRICS.items():
+        print(
+            f"{name:{width}}  {_format_value(float(r[name]), info.units, info.kind):28}  "
+            f"{info.long_name}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kvjax",
@@ -55,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("paper", help="reproduce the paper's running example (Yi-34B, A100)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_cmd_paper)
+
+    p = sub.add_parser("eval", help="every metric of one scenario")
+    from .cli_common import add_scenario_arguments
+
+    add_scenario_arguments(p)
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("list", help="list the catalog: models or hardware")
     p.add_argument("what", choices=["models", "hardware"])
@@ -77,6 +116,11 @@ def main(argv=None) -> int:
     except InputError as e:
         print(f"kvjax {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `kvjax list models | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("kvjax: interrupted", file=sys.stderr)
         return 130
