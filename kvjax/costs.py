@@ -10,8 +10,10 @@ from .memory import fits_one as fits_one
 from .memory import free_hbm_bytes_per_device as free_hbm_bytes_per_device
 from .memory import kv_bytes_per_token as kv_bytes_per_token
 from .memory import kv_bytes_per_user as kv_bytes_per_user
+from .memory import kv_bytes_per_user_per_device as kv_bytes_per_user_per_device
 from .memory import kv_elements_per_token_per_layer as kv_elements_per_token_per_layer
 from .memory import kv_layers as kv_layers
+from .memory import kv_shards as kv_shards
 from .memory import kv_tokens_kept as kv_tokens_kept
 from .memory import weight_bytes as weight_bytes
 from .memory import weight_bytes_per_device as weight_bytes_per_device
@@ -33,6 +35,8 @@ from .phases import prefill_compute_s as prefill_compute_s
 from .phases import prefill_flop as prefill_flop
 from .phases import prefill_memory_s as prefill_memory_s
 from .phases import prefill_s as prefill_s
+from .phases import prefill_time_s as prefill_time_s
+from .phases import swap_time_s as swap_time_s
 from .phases import tp_comm_s as tp_comm_s
 from .roofline import ring_allreduce_s as ring_allreduce_s
 from .roofline import roofline_s as roofline_s

@@ -36,7 +36,7 @@ def expected_experts_touched(s: Scenario, tokens):
 
     With uniform independent top-k routing each expert is missed by one token with
     probability ``1 - k / E``, so ``E * (1 - (1 - k / E) ** tokens)`` experts are touched.
-    Dense (E = k = 1): 1.  Mixtral (E = 8, k = 2): 2 at one token, 6.25 at 4, ~8 at 32.
+    Dense (E = k = 1): 1.  Mixtral (E = 8, k = 2): 2 at one token, 5.47 at 4, 7.99 at 32.
     """
     m = s.model
     miss = 1.0 - m.experts_per_token / m.n_experts
@@ -114,6 +114,20 @@ def kv_tokens_kept(s: Scenario, tokens):
     return s.workload.kv_token_keep * per_layer
 
 
+def kv_shards(s: Scenario):
+    """Devices over which one user's KV cache is split, not replicated: ``min(TP, K)``.
+
+    Tensor parallelism shards attention by KV head, so with more devices than KV heads each
+    device holds a whole head and the cache is replicated ``TP / K`` times.  An MLA latent
+    belongs to no head and is replicated on every rank (``kv_shards = 1``).
+    Examples: Yi-34B (K = 8) at TP = 8: 8 shards; Falcon-7B (MQA, K = 1) at TP = 4: 1 shard,
+    each device holds the whole cache; DeepSeek-V3 (MLA) at TP = 8: 1.
+    """
+    m = s.model
+    heads = jnp.minimum(s.workload.tp, m.n_kv_heads * s.workload.kv_head_keep)
+    return jnp.where(m.kv_latent_dim > 0, 1.0, jnp.maximum(heads, 1.0))
+
+
 def kv_bytes_per_user(s: Scenario):
     """One user's KV cache at ``context_tokens``, bytes (all devices).
 
@@ -121,6 +135,11 @@ def kv_bytes_per_user(s: Scenario):
     paper prints as "0.91 GB"; at 100,000 tokens 24.58e9 B = 22.89 GiB (paper: "22.8 GB").
     """
     return kv_bytes_per_token(s) * kv_tokens_kept(s, s.workload.context_tokens)
+
+
+def kv_bytes_per_user_per_device(s: Scenario):
+    """One user's KV held by each device: ``kv_bytes_per_user / kv_shards``."""
+    return kv_bytes_per_user(s) / kv_shards(s)
 
 
 # ----------------------------------------------------------------------------- capacity
@@ -134,13 +153,16 @@ def free_hbm_bytes_per_device(s: Scenario):
 def concurrency(s: Scenario):
     """Users whose KV fits beside the weights, real-valued (floor it for reports).
 
-    Formula: ``max(0, TP * (HBM - reserve - P b / TP) / kv_bytes_per_user)``; the KV of
-    each user is split over the TP devices.  Zero KV per user gives +inf.
+    Formula: ``max(0, (HBM - reserve - P b / TP) / (kv_bytes_per_user / kv_shards))``: the
+    KV of each user is split over ``kv_shards = min(TP, K)`` devices (replicated beyond K;
+    see ``kv_shards``).  Sized at the context ``T``, as the paper does: a session's cache
+    grows by ``n_out`` more tokens while it decodes (6% at T = 4K, 250 out).  Zero KV per
+    user gives +inf.
     Example (paper: Yi-34B 68 GB on one A100-80GB, 85.9e9 B): (85.9e9 - 68e9) / 0.983e9
     = 18.2 users at 4K, 1.46 at 50K, 0.73 at 100K.
     """
-    free = jnp.maximum(free_hbm_bytes_per_device(s), 0.0) * s.workload.tp
-    return _safe_div(free, kv_bytes_per_user(s), jnp.inf)
+    free = jnp.maximum(free_hbm_bytes_per_device(s), 0.0)
+    return _safe_div(free, kv_bytes_per_user_per_device(s), jnp.inf)
 
 
 def concurrency_floor(s: Scenario):

@@ -63,7 +63,9 @@ def prefill_attention_flop(s: Scenario):
 
     Per layer and head, ``Q K^T`` and ``A V`` each cost ``2 T S H`` FLOP with ``S`` keys per
     query, so ``4 L N H T S``; ``S = m T`` on full layers (``m`` = attention_mask_fraction:
-    0.5 causal, 1 non-causal) and ``min(m T, W)`` on windowed layers.
+    0.5 causal, 1 non-causal) and ``min(m T, W)`` on windowed layers (an upper bound on the
+    exact causal average ``W - W^2 / 2T``: a third too high at ``T = 2W``, exact as
+    ``T / W`` grows).
     Example (Yi-34B, T = 50,000, causal): 4 x 60 x 56 x 128 x 50000 x 25000 = 2.15e15 FLOP.
     """
     m, w = s.model, s.workload
@@ -85,10 +87,12 @@ def prefill_flop(s: Scenario):
 
 
 def prefill_bytes(s: Scenario):
-    """HBM bytes a prefill moves per device: weights read once (the experts ``T`` tokens
-    touch) plus the user's KV written, divided over TP devices."""
+    """HBM bytes a prefill moves per device: its share of the weights, read once (the
+    experts ``T`` tokens touch), plus its share of the user's KV, written
+    (``kv_bytes_per_user / kv_shards``)."""
     t = s.workload.context_tokens
-    return (mem.weight_bytes_touched(s, t) + mem.kv_bytes_per_user(s)) / s.workload.tp
+    weights = mem.weight_bytes_touched(s, t) / s.workload.tp
+    return weights + mem.kv_bytes_per_user_per_device(s)
 
 
 def prefill_compute_s(s: Scenario):
@@ -106,14 +110,18 @@ def prefill_comm_s(s: Scenario):
     return tp_comm_s(s, s.workload.context_tokens)
 
 
+def prefill_time_s(s: Scenario):
+    """``max(compute, memory) + comm`` of the prefill, s, whether or not the KV fits."""
+    return jnp.maximum(prefill_compute_s(s), prefill_memory_s(s)) + prefill_comm_s(s)
+
+
 def prefill_s(s: Scenario):
-    """Time to first token: ``max(compute, memory) + comm``, s; NaN when one user does not fit.
+    """Time to first token: ``prefill_time_s``, s; NaN when one user does not fit.
 
     Example (paper: Yi-34B 34e9, one A100 at 312e12 FLOP/s, T = 4000, causal):
     2.86e14 / 312e12 = 0.916 s (the paper quotes 0.89 s; the linear term alone is 0.872 s).
     """
-    t = jnp.maximum(prefill_compute_s(s), prefill_memory_s(s)) + prefill_comm_s(s)
-    return _nan_unless(mem.fits_one(s), t)
+    return _nan_unless(mem.fits_one(s), prefill_time_s(s))
 
 
 # ----------------------------------------------------------------------------- decode
@@ -123,7 +131,8 @@ def decode_context_tokens(s: Scenario):
     """Mean context during decode: ``T + (n_out - 1) / 2`` (step ``i`` sees ``T + i`` tokens).
 
     Because step bytes are linear in context, ``n_out`` steps at this mean context move
-    exactly the bytes of the ``n_out`` real steps.
+    exactly the bytes of the ``n_out`` real steps (an upper bound instead when a window
+    boundary falls inside the decode range).
     """
     w = s.workload
     return w.context_tokens + 0.5 * (w.output_tokens - 1.0)
@@ -132,13 +141,14 @@ def decode_context_tokens(s: Scenario):
 def decode_step_bytes_at(s: Scenario, batch):
     """HBM bytes per device of one decode step at ``batch`` users.
 
-    ``(weights touched by batch tokens + batch x KV per user at the mean decode context) / TP``.
+    ``weights touched by batch tokens / TP + batch x KV per user at the mean decode context
+    / kv_shards`` (KV is split by head: see ``kvjax.memory.kv_shards``).
     Example (paper: Yi-34B 68e9 B weights, batch 1, T = 4000, 250 out): 68e9 + 245,760 x
     4124.5 = 69.01e9 B.
     """
     kv_user = mem.kv_bytes_per_token(s) * mem.kv_tokens_kept(s, decode_context_tokens(s))
-    total = mem.weight_bytes_touched(s, batch) + batch * kv_user
-    return total / s.workload.tp
+    weights = mem.weight_bytes_touched(s, batch) / s.workload.tp
+    return weights + batch * kv_user / mem.kv_shards(s)
 
 
 def decode_step_flop_at(s: Scenario, batch):
@@ -179,7 +189,7 @@ def decode_step_s(s: Scenario):
     """Time per output token with ``batch`` users resident, s; NaN if they do not fit.
 
     Example (paper: Yi-34B 68e9 B, A100 2.039e12 B/s, batch 1, 4K): 69.01e9 / 2.039e12
-    = 33.8 ms, bandwidth-bound (compute: 6.8e10 FLOP / 312e12 = 0.22 ms).
+    = 33.8 ms, bandwidth-bound (compute: 7.51e10 FLOP / 312e12 = 0.24 ms).
     """
     return _nan_unless(mem.fits(s), decode_step_s_at(s, s.workload.batch))
 
@@ -188,7 +198,7 @@ def decode_s(s: Scenario):
     """Time to generate ``output_tokens`` tokens: ``n_out x decode_step_s``, s.
 
     Example (paper, 250 tokens): 250 x 33.8 ms = 8.46 s at 4K (paper 8.5 s) and
-    250 x 39.4 ms = 9.84 s at 50K (paper 9.8 s).
+    250 x 39.4 ms = 9.85 s at 50K (paper 9.8 s).
     """
     return s.workload.output_tokens * decode_step_s(s)
 
@@ -206,13 +216,19 @@ def decode_tokens_per_s(s: Scenario):
 # ----------------------------------------------------------------------------- switching
 
 
-def context_switch_s(s: Scenario):
-    """Swap one user's KV out to host memory and another's in, s.
+def swap_time_s(s: Scenario):
+    """Swap one user's KV out to host memory and another's in, s, whether or not it fits.
 
-    ``(KV out + KV in) / (TP x host link bandwidth)``: each device moves its share over its
-    own PCIe link.  Example (paper, Yi-34B at 50K, PCIe 4.0 x16 at 32e9 B/s each way):
-    2 x 12.29e9 / 32e9 = 0.77 s.  NaN when one user's KV cannot fit.
+    ``(KV out + KV in) / kv_shards / host link bandwidth``: each device moves its share over
+    its own PCIe link, in parallel.
     """
-    h, w = s.hardware, s.workload
-    t = 2.0 * mem.kv_bytes_per_user(s) / (w.tp * h.host_link_bytes_per_s)
-    return _nan_unless(mem.fits_one(s), t)
+    return 2.0 * mem.kv_bytes_per_user_per_device(s) / s.hardware.host_link_bytes_per_s
+
+
+def context_switch_s(s: Scenario):
+    """``swap_time_s``; NaN when one user's KV cannot fit.
+
+    Example (paper, Yi-34B at 50K, PCIe 4.0 x16 at 32e9 B/s each way):
+    2 x 12.29e9 / 32e9 = 0.77 s.
+    """
+    return _nan_unless(mem.fits_one(s), swap_time_s(s))

@@ -43,14 +43,9 @@ def swap_fraction(s: Scenario):
 def _session_parts(s: Scenario):
     """(prefill, decode share, switch share) of one session's wall time, s, unmasked."""
     b = jnp.maximum(resident_batch(s), 1.0)
-    prefill = jnp.maximum(ph.prefill_compute_s(s), ph.prefill_memory_s(s)) + ph.prefill_comm_s(s)
+    prefill = ph.prefill_time_s(s)
     decode = s.workload.output_tokens * ph.decode_step_s_at(s, b) / b
-    switch = (
-        swap_fraction(s)
-        * 2.0
-        * mem.kv_bytes_per_user(s)
-        / (s.workload.tp * s.hardware.host_link_bytes_per_s)
-    )
+    switch = swap_fraction(s) * ph.swap_time_s(s)
     return prefill, decode, switch
 
 

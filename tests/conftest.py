@@ -97,7 +97,13 @@ SMOOTH_POINTS = {
     "yi-34b-tp2-b4": scenario(YI_34B, A100_80GB, context_tokens=6000.0, batch=4.0, tp=2.0),
     "mixtral-b3": scenario(MIXTRAL_8X7B, H100_SXM, context_tokens=3000.0, batch=3.0, tp=2.0),
     "deepseek-v3-tp8": scenario(
-        DEEPSEEK_V3, H100_SXM, context_tokens=20000.0, batch=5.0, tp=8.0, weight_bytes_per_param=1.0
+        DEEPSEEK_V3,
+        H100_SXM,
+        context_tokens=10000.0,
+        batch=2.0,
+        tp=8.0,
+        weight_bytes_per_param=1.0,
+        kv_bits=8.0,
     ),
     "gemma-2-9b-b2": scenario(
         GEMMA_2_9B, A100_80GB, context_tokens=3000.0, batch=2.0, kv_bits=8.0, kv_token_keep=0.7

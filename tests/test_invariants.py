@@ -69,7 +69,12 @@ def test_concurrency_times_kv_is_free_hbm(name, hw, t, tp):
     if free <= 0:
         assert c == 0.0
     else:
-        assert c * float(costs.kv_bytes_per_user(s)) == pytest.approx(tp * free, rel=1e-12)
+        per_device = float(costs.kv_bytes_per_user(s)) / float(costs.kv_shards(s))
+        assert c * per_device == pytest.approx(free, rel=1e-12)
+        # KV is split by head, never finer: at most min(TP, K) ways, once for an MLA latent
+        k = float(MODELS[name].n_kv_heads)
+        mla = float(MODELS[name].kv_latent_dim) > 0
+        assert float(costs.kv_shards(s)) == (1.0 if mla else min(tp, k))
 
 
 @SETTINGS
