@@ -42,7 +42,9 @@ def expected_experts_touched(s: Scenario, tokens):
     miss = 1.0 - m.experts_per_token / m.n_experts
     ok = miss > 0
     safe_miss = jnp.where(ok, miss, 0.5)
-    return m.n_experts * jnp.where(ok, 1.0 - safe_miss**tokens, 1.0)
+    # exp(t log q), not q**t: XLA on CPU lowers a float32 pow to a scalar call ~13x slower
+    # than exp, and this was 70% of a sweep kernel's time (benchmarks/bench_sweep.py).
+    return m.n_experts * jnp.where(ok, 1.0 - jnp.exp(tokens * jnp.log(safe_miss)), 1.0)
 
 
 def weight_bytes(s: Scenario):

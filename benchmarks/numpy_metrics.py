@@ -1,0 +1,141 @@
+"""Baselines for ``bench_sweep.py``: the same metrics evaluated by NumPy and by plain Python.
+
+The cost functions are written against ``jnp`` (``where``, ``maximum``, ``minimum``,
+``floor``, ``inf``, ``nan``).  Rebinding the module-level name ``jnp`` of the cost modules
+to ``numpy`` gives a vectorized NumPy evaluation of *the same formulas* (broadcasting the
+1-D axes exactly as the JAX kernel does); rebinding it to a tiny ``math`` shim gives a
+scalar Python evaluation, one point at a time.  ``check_numpy_equals_jax`` verifies the
+NumPy version against the JAX kernel on a small grid before any timing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import types
+
+import numpy as np
+
+from kvjax import memory, phases, roofline, session
+from kvjax.metrics import METRICS
+from kvjax.sweep import _GROUPS, _base_leaves, _stacked
+from kvjax.types import Scenario
+
+_MODULES = (memory, phases, roofline, session)
+
+PYMATH = types.SimpleNamespace(
+    where=lambda c, a, b: a if c else b,
+    maximum=lambda a, b: a if a >= b or a != a else b,
+    minimum=lambda a, b: a if a <= b or a != a else b,
+    floor=math.floor,
+    inf=math.inf,
+    nan=math.nan,
+    asarray=float,
+)
+
+
+@contextlib.contextmanager
+def namespace(ns):
+    """Evaluate the cost functions with ``ns`` (``numpy`` or ``PYMATH``) in place of jnp."""
+    saved = [m.jnp for m in _MODULES]
+    try:
+        for m in _MODULES:
+            m.jnp = ns
+        yield
+    finally:
+        for m, j in zip(_MODULES, saved, strict=True):
+            m.jnp = j
+
+
+class NumpyKernel:
+    """The sweep kernel in NumPy: same leaves, same broadcasting, same output shapes."""
+
+    def __init__(self, plan, catalog=None):
+        from kvjax import catalog as default_catalog
+
+        cat = catalog or default_catalog
+        self.plan = plan
+        self.dtype = np.dtype(plan.dtype)
+        self.base = {p: self.dtype.type(v) for p, v in _base_leaves(plan.spec, cat).items()}
+        self.stacks = {
+            j: {p: v.astype(self.dtype) for p, v in _stacked(a, cat).items()}
+            for j, a in enumerate(plan.spec.axes)
+            if a.kind != "leaf"
+        }
+        self.axis_leaves = [plan.spec.axis_leaves(a) for a in plan.spec.axes]
+
+    def __call__(self, *slices):
+        plan, nd = self.plan, len(self.plan.spec.axes)
+        values = dict(self.base)
+        for j, a in enumerate(plan.spec.axes):
+            shape = [1] * nd
+            shape[j] = plan.chunks[j]
+            x = np.asarray(slices[j]).reshape(shape)
+            if a.kind == "leaf":
+                values[a.leaf] = x.astype(self.dtype)
+            else:
+                for p in self.axis_leaves[j]:
+                    values[p] = self.stacks[j][p][x]
+        s = Scenario(**{
+            g: cls(**{n: values[f"{g}.{n}"] for n in cls.leaf_names()})
+            for g, cls in _GROUPS.items()
+        })  # fmt: skip
+        outs = []
+        with np.errstate(all="ignore"), namespace(np):
+            for m, dims in plan.var_dims.items():
+                info = METRICS[m]
+                y = np.asarray(info.fn(s))
+                y = y.astype({"bool": bool, "code": np.int8}.get(info.kind, self.dtype))
+                full = [plan.chunks[j] if j in dims else 1 for j in range(nd)]
+                y = np.broadcast_to(y, full).reshape([plan.chunks[j] for j in dims])
+                outs.append(np.ascontiguousarray(y))
+        return tuple(outs)
+
+
+def python_points(plan, n_points: int, catalog=None):
+    """Evaluate the plan's metrics at its first ``n_points`` grid points, one at a time."""
+    from kvjax import catalog as default_catalog
+
+    cat = catalog or default_catalog
+    base = _base_leaves(plan.spec, cat)
+    stacks = {j: _stacked(a, cat) for j, a in enumerate(plan.spec.axes) if a.kind != "leaf"}
+    axis_leaves = [plan.spec.axis_leaves(a) for a in plan.spec.axes]
+    fns = [METRICS[m].fn for m in plan.var_dims]
+    out = []
+    with namespace(PYMATH):
+        for flat in range(n_points):
+            idx = np.unravel_index(flat, plan.spec.shape)
+            values = dict(base)
+            for j, a in enumerate(plan.spec.axes):
+                if a.kind == "leaf":
+                    values[a.leaf] = float(a.values[idx[j]])
+                else:
+                    for p in axis_leaves[j]:
+                        values[p] = float(stacks[j][p][idx[j]])
+            s = Scenario(**{
+                g: cls(**{n: values[f"{g}.{n}"] for n in cls.leaf_names()})
+                for g, cls in _GROUPS.items()
+            })  # fmt: skip
+            row = []
+            for f in fns:
+                try:
+                    row.append(f(s))
+                except ZeroDivisionError:
+                    row.append(math.nan)
+            out.append(row)
+    return out
+
+
+def check_numpy_equals_jax(plan, compiled, padded, chunk_slices, n_chunks=2, rtol=2e-5):
+    """Assert the NumPy kernel reproduces the JAX kernel on the first ``n_chunks`` chunks."""
+    npk = NumpyKernel(plan)
+    for cid in range(min(n_chunks, plan.n_chunks)):
+        sl = chunk_slices(plan, padded, cid)
+        got = npk(*sl)
+        want = [np.asarray(x) for x in compiled(*sl)]
+        for m, g, w in zip(plan.var_dims, got, want, strict=True):
+            if METRICS[m].kind == "float":
+                np.testing.assert_allclose(g, w, rtol=rtol, equal_nan=True, err_msg=m)
+            else:
+                agree = np.mean(g == w)
+                assert agree > 0.999, (m, agree)  # a tie at a kink may round either way
