@@ -4,6 +4,7 @@ A differentiable roofline model (Yao Fu, arXiv 2405.08944) in pure JAX: one scen
 named scalars out; ``jax.vmap`` and the sweep engine make the grids.
 """
 
+from . import accessor as _accessor  # noqa: F401  (registers the ds.kv accessor)
 from .dataset import open_sweep as open_sweep
 from .metrics import DEFAULT_METRICS as DEFAULT_METRICS
 from .metrics import METRICS as METRICS

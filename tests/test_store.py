@@ -104,17 +104,29 @@ def test_not_a_store(tmp_path):
 
 
 def _peak_rss_mb(spec_path, store):
+    """Peak RSS of a fresh `kvjax sweep` process, as the process itself reports it (VmHWM).
+
+    Not ``wait4``'s ``ru_maxrss``: a forked child inherits the parent's high-water mark,
+    so after other tests it reads the pytest process's peak, not the sweep's.
+    """
     import os
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "kvjax.cli_sweep", "sweep", str(spec_path), "-o", str(store),
-           "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0
-    return usage.ru_maxrss / 1024
+    from kvjax.cli_sweep import GLIBC_TUNABLES
+
+    code = (
+        "import sys\n"
+        "from kvjax.cli_sweep import main\n"
+        f"rc = main(['sweep', {str(spec_path)!r}, '-o', {str(store)!r}, '--quiet'])\n"
+        "hwm = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+        "print(hwm)\n"
+        "sys.exit(rc)\n"
+    )
+    env = dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES, KVJAX_NO_REEXEC="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.split()[-1]) / 1024  # kB -> MB
 
 
 def test_peak_memory_bounded_by_chunk_not_grid(tmp_path):

@@ -1,0 +1,203 @@
+"""Benchmarks of the gradient layer: elasticities vs forward, Pareto sets, boundary Newton.
+
+    python benchmarks/bench_gradients.py            # the figures in docs/performance-gradients.md
+    python benchmarks/bench_gradients.py --quick    # smaller sizes, a smoke run
+
+1. ``jit(vmap(evaluate))`` vs ``jit(vmap(elasticity_fn))`` (4 knobs) on the same points and
+   metrics: the elasticities should cost at most 3x the forward evaluation.
+2. ``pareto_front`` on 1e7 points (2 and 3 objectives, random and all-on-the-front), and a
+   grouped ``pareto_blocks``: under 5 s each.
+3. ``find_boundary`` over every catalog model x hardware x context: the distribution of
+   Newton steps (target: at most 8 to 1e-5 relative).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+import kvjax.accessor  # noqa: F401 - registers ds.kv
+from kvjax import catalog
+from kvjax.boundary import find_boundary
+from kvjax.frontier import pareto_blocks, pareto_front
+from kvjax.metrics import DEFAULT_METRICS, METRICS, evaluate
+from kvjax.sensitivity import elasticity_columns_fn, elasticity_fn
+from kvjax.types import Scenario, Workload
+
+FLOAT_DEFAULTS = tuple(m for m in DEFAULT_METRICS if METRICS[m].kind == "float")
+KNOBS4 = (
+    "hardware.hbm_bytes_per_s",
+    "hardware.flop_per_s",
+    "hardware.hbm_bytes",
+    "workload.kv_bits",
+)
+
+
+def best_of(fn, repeat=5):
+    """Minimum wall time of ``fn()`` (blocks on the result) over ``repeat`` runs."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def grid_points(n_side: int) -> Scenario:
+    """A sweep-like flat grid: Yi-34B on an A100, context x batch x kv_bits."""
+    ctx = np.geomspace(1e3, 1e6, n_side)
+    batch = np.arange(1, 33, dtype=float)
+    bits = np.array([2.0, 4.0, 8.0, 16.0])
+    c, b, k = (a.reshape(-1) for a in np.meshgrid(ctx, batch, bits, indexing="ij"))
+    n = c.size
+    model = jax.tree.map(lambda x: jnp.full(n, x, jnp.float32), catalog.load_model("yi-34b"))
+    hw = jax.tree.map(lambda x: jnp.full(n, x, jnp.float32), catalog.load_hardware("a100-80gb-sxm"))
+    w = jax.tree.map(
+        lambda x: jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n,)),
+        Workload(context_tokens=c, batch=b, kv_bits=k),
+    )
+    return Scenario(model, hw, w)
+
+
+def bench_elasticities(n_side: int) -> None:
+    s = grid_points(n_side)
+    n = s.workload.context_tokens.shape[0]
+    fwd = jax.jit(jax.vmap(lambda p: evaluate(p, FLOAT_DEFAULTS)))
+    el = elasticity_fn(FLOAT_DEFAULTS, KNOBS4)
+    variants = {
+        "forward  jit(vmap(evaluate))": fwd,
+        "elasticity_fn, vmap out_axes=-1": jax.jit(jax.vmap(el, out_axes=-1)),
+        "elasticity_columns_fn": jax.jit(jax.vmap(elasticity_columns_fn(FLOAT_DEFAULTS, KNOBS4))),
+        "elasticity_fn, vmap out_axes=0": jax.jit(jax.vmap(el)),
+    }
+    print(f"## elasticities: {n:,} points, {len(FLOAT_DEFAULTS)} metrics, {len(KNOBS4)} knobs")
+    for f in variants.values():
+        jax.block_until_ready(f(s))
+    times = {}
+    for _ in range(3):  # interleave the variants so machine noise hits them alike
+        for name, f in variants.items():
+            times[name] = min(times.get(name, np.inf), best_of(lambda f=f: f(s), 3))
+    t_f = times["forward  jit(vmap(evaluate))"]
+    for name, t in times.items():
+        ratio = "" if t is t_f else f"  {t / t_f:5.2f}x forward"
+        print(f"{name:34} {t * 1e3:8.1f} ms  {n / t / 1e6:6.1f} M points/s{ratio}")
+    e = np.asarray(variants["elasticity_fn, vmap out_axes=-1"](s))
+    print(f"(NaN share of the elasticities: {np.isnan(e).mean():.2f}: infeasible points)")
+
+    # the same grid in cache-sized chunks, as a sweep engine evaluates it
+    def over_chunks(f, chunks):
+        return lambda: [f(c) for c in chunks]
+
+    for cs in (8192, 32768):
+        chunks = [jax.tree.map(lambda x, i=i, cs=cs: x[i : i + cs], s) for i in range(0, n, cs)]
+        fns = {k: variants[k] for k in list(variants)[:3]}
+        for f in fns.values():
+            jax.block_until_ready(over_chunks(f, chunks)())
+        times = {}
+        for _ in range(3):
+            for name, f in fns.items():
+                t = best_of(over_chunks(f, chunks), 3)
+                times[name] = min(times.get(name, np.inf), t)
+        t_f = times["forward  jit(vmap(evaluate))"]
+        print(f"in chunks of {cs:,} points:")
+        for name, t in times.items():
+            ratio = "" if t is t_f else f"  {t / t_f:5.2f}x forward"
+            print(f"  {name:32} {t * 1e3:8.1f} ms  {n / t / 1e6:6.1f} M points/s{ratio}")
+
+
+def bench_pareto(n: int) -> None:
+    rng = np.random.default_rng(0)
+    cases = {
+        "2 objectives, random": rng.random((n, 2)),
+        "3 objectives, random": rng.random((n, 3)),
+        "2 objectives, all on the front": np.stack(
+            [np.linspace(0, 1, n), np.linspace(1, 0, n)], axis=1
+        ),
+    }
+    print(f"\n## Pareto sets over {n:,} points")
+    for name, f in cases.items():
+        t = time.perf_counter()
+        m = pareto_front(f)
+        print(f"{name:34} {time.perf_counter() - t:6.2f} s  {int(m.sum()):,} on the front")
+    shape = (1000, 100, n // 100_000)
+    ds = xr.Dataset(
+        {"usd_per_million_output_tokens": (("context_tokens", "batch", "kv_bits"),
+                                           rng.random(shape).astype(np.float32))},
+        coords={"context_tokens": np.geomspace(1e3, 1e7, shape[0]),
+                "batch": np.arange(1.0, shape[1] + 1), "kv_bits": np.linspace(2, 16, shape[2])},
+    )  # fmt: skip
+    for over in (None, ["batch", "kv_bits"]):
+        t = time.perf_counter()
+        m = ds.kv.pareto_mask(minimize="usd_per_million_output_tokens",
+                              maximize="context_tokens", over=over)  # fmt: skip
+        label = f"ds.kv.pareto_mask over {'all dims' if over is None else over}"
+        print(f"{label:34} {time.perf_counter() - t:6.2f} s  {int(m.sum()):,} on the front(s)")
+    for groups in (100, 100_000):
+        f = rng.random((2, groups, n // groups))
+        t = time.perf_counter()
+        m = pareto_blocks(f)
+        dt = time.perf_counter() - t
+        print(
+            f"{f'2 objectives, {groups:,} groups':34} {dt:6.2f} s  {int(m.sum()):,} on the fronts"
+        )
+
+
+def bench_boundaries(n_ctx: int) -> None:
+    models = catalog.model_names()
+    hws = catalog.hardware_names()
+    m = catalog.stack_models(models)
+    h = catalog.stack_hardware(hws)
+    m = jax.tree.map(lambda x: np.asarray(x, np.float64)[:, None, None], m)
+    h = jax.tree.map(lambda x: np.asarray(x, np.float64)[None, :, None], h)
+    ctx = np.geomspace(100, 2e5, n_ctx)[None, None, :]
+    print(f"\n## boundaries: {len(models)} models x {len(hws)} hardware x {n_ctx} contexts")
+    cases = [
+        ("decode_compute_bound", "workload.batch", np.geomspace(1, 65536, 17), None, ctx),
+        ("fits_one", "workload.context_tokens", np.geomspace(1e2, 1e8, 13), None, 1.0),
+        ("prefill_slo", "workload.context_tokens", np.geomspace(1e2, 1e8, 13), 2.0, 1.0),
+    ]
+    with jax.enable_x64(True):
+        for cond, axis, grid, target, c in cases:
+            w = Workload(context_tokens=c)
+            find_boundary(m, h, w, axis, cond, grid, target=target)  # compile
+            t = time.perf_counter()
+            out = find_boundary(m, h, w, axis, cond, grid, target=target)
+            dt = time.perf_counter() - t
+            found = np.asarray(out["found"])
+            it = np.asarray(out["iterations"])[found]
+            conv = np.asarray(out["converged"])[found]
+            hist = np.bincount(it, minlength=9)
+            print(
+                f"{cond:22} along {axis:25} {found.sum():6d}/{found.size} bracketed, "
+                f"{conv.mean() * 100:5.1f}% converged, steps max {it.max()} "
+                f"median {np.median(it):.0f}, {dt * 1e3:.0f} ms"
+            )
+            print(f"{'':22} steps histogram (0..): {hist.tolist()}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", choices=["elasticities", "pareto", "boundaries"])
+    p.add_argument("--n-side", type=int, default=None, help="contexts in the grid (x128 points)")
+    args = p.parse_args()
+    print(
+        f"# bench_gradients: JAX {jax.__version__} on {jax.devices()[0].platform}, "
+        f"{platform.processor() or platform.machine()}, float32 unless stated"
+    )
+    if args.only in (None, "elasticities"):
+        bench_elasticities(args.n_side or (256 if args.quick else 8192))
+    if args.only in (None, "pareto"):
+        bench_pareto(1_000_000 if args.quick else 10_000_000)
+    if args.only in (None, "boundaries"):
+        bench_boundaries(8 if args.quick else 64)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""Regime boundaries: where along one axis the binding resource changes or a limit is hit.
+
+A *condition* is a smooth residual ``r(scenario)`` whose sign change marks the boundary;
+all are written as log ratios, so they are near-linear in ``ln x`` for the power laws of a
+roofline and Newton converges in a few steps:
+
+==========================  ===============================================  ==========
+condition                    residual ``r``                                   target
+==========================  ===============================================  ==========
+``fits_one``                 ln(free HBM x TP) - ln(KV per user)  (C = 1)     --
+``fits``                     ln(free HBM x TP) - ln(batch x KV per user)      --
+``decode_compute_bound``     ln(decode compute s) - ln(decode memory s)       --
+``prefill_compute_bound``    ln(prefill compute s) - ln(prefill memory s)     --
+``prefill_slo``              ln(prefill s) - ln(target)  (TTFT = an SLO)      seconds
+``decode_slo``               ln(decode step s) - ln(target)                   seconds
+``<metric>``                 ln(metric) - ln(target) for any float metric     its units
+==========================  ===============================================  ==========
+
+The residuals use the *unmasked* smooth quantities (``concurrency`` is real, latencies are
+computed even where the KV does not fit); the result records ``fits`` at the boundary.
+
+Method, per point of the other dims (``jax.vmap`` over all of them):
+
+1. **bracket** on the grid: the first pair of adjacent grid values where ``r`` changes sign
+   (no sign change: ``found = False``, value NaN);
+2. **safeguarded Newton** in ``u = ln x`` (positive axes; plain ``x`` otherwise):
+   ``u <- u - r / (dr/du)`` with ``dr/du = x dr/dx`` from ``jax.jvp``; a step that leaves the
+   bracket or has no finite slope is replaced by bisection; the bracket shrinks each step.
+   It stops when the step is below ``xtol`` (1e-7 relative by default).
+
+``find_boundary`` takes base ``(model, hardware, workload)`` values (leaves may be arrays of a
+common broadcast shape: one boundary per element) and the axis leaf path; ``boundary_dataset``
+rebuilds those from a stored sweep (catalog ids in its coords, the spec TOML in its attrs,
+``kvjax_spec`` or ``spec``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from . import memory as mem
+from . import phases as ph
+from .errors import InputError, suggest
+from .metrics import METRICS
+from .sensitivity import check_leaf_paths
+from .types import Hardware, Model, Scenario, Workload, get_leaf, replace_leaf
+
+
+def _log(x):
+    """``ln x`` for ``x > 0``, ``-inf`` for ``x <= 0``, with finite gradients (double where)."""
+    ok = x > 0
+    return jnp.where(ok, jnp.log(jnp.where(ok, x, 1.0)), -jnp.inf)
+
+
+def _free_total(s):
+    return mem.free_hbm_bytes_per_device(s) * s.workload.tp
+
+
+def _fits_one(s, target):
+    return _log(_free_total(s)) - _log(mem.kv_bytes_per_user(s))
+
+
+def _fits(s, target):
+    return _log(_free_total(s)) - _log(s.workload.batch * mem.kv_bytes_per_user(s))
+
+
+def _decode_cb(s, target):
+    compute, memory, _ = ph.decode_step_parts_at(s, s.workload.batch)
+    return _log(compute) - _log(memory)
+
+
+def _prefill_cb(s, target):
+    return _log(ph.prefill_compute_s(s)) - _log(ph.prefill_memory_s(s))
+
+
+def _prefill_slo(s, target):
+    t = jnp.maximum(ph.prefill_compute_s(s), ph.prefill_memory_s(s)) + ph.prefill_comm_s(s)
+    return _log(t) - _log(target)
+
+
+def _decode_slo(s, target):
+    return _log(ph.decode_step_s_at(s, s.workload.batch)) - _log(target)
+
+
+CONDITIONS: dict[str, tuple[Callable, bool, str]] = {
+    "fits_one": (_fits_one, False, "one user's KV fits: concurrency = 1"),
+    "fits": (_fits, False, "the batch's KV fits: concurrency = batch"),
+    "decode_compute_bound": (_decode_cb, False, "decode compute time = memory time"),
+    "prefill_compute_bound": (_prefill_cb, False, "prefill compute time = memory time"),
+    "prefill_slo": (_prefill_slo, True, "prefill time (TTFT) = target seconds"),
+    "decode_slo": (_decode_slo, True, "decode step time = target seconds"),
+}
+"""name -> (residual(scenario, target), needs a target, description)."""
+
+
+def residual_fn(condition: str, target=None) -> Callable[[Scenario], jax.Array]:
+    """The residual of ``condition`` as a function of one scenario (names checked now)."""
+    if condition in CONDITIONS:
+        fn, needs, _ = CONDITIONS[condition]
+        if needs and target is None:
+            raise InputError(f"condition {condition!r} needs a target value (--target)")
+    elif condition in METRICS:
+        if METRICS[condition].kind != "float":
+            raise InputError(f"condition {condition!r} is not a float metric")
+        if target is None:
+            raise InputError(f"condition {condition!r}: a metric needs a target value")
+        metric = METRICS[condition].fn
+
+        def fn(s, t):
+            return _log(metric(s)) - _log(t)
+    else:
+        choices = list(CONDITIONS) + list(METRICS)
+        raise InputError(f"unknown boundary condition {condition!r}{suggest(condition, choices)}")
+    if target is not None and not (np.isfinite(target) and target > 0):
+        raise InputError(f"condition {condition!r}: target = {target!r} must be finite and > 0")
+    tval = 1.0 if target is None else float(target)
+    return lambda s: fn(s, tval)
+
+
+def _solve_one(s, path, r_fn, grid, log, max_iter, xtol):
+    """Bracket on ``grid`` then safeguarded Newton for one base scenario."""
+    dtype = jnp.result_type(float)
+
+    def at(u):
+        x = jnp.exp(u) if log else u
+        return r_fn(replace_leaf(s, path, x))
+
+    def r_and_slope(u):
+        return jax.jvp(at, (u,), (jnp.ones_like(u),))
+
+    us = jnp.log(grid) if log else grid
+    rs = jax.vmap(at)(us)
+    fin = jnp.isfinite(rs)
+    change = (jnp.sign(rs[:-1]) != jnp.sign(rs[1:])) & fin[:-1] & fin[1:]
+    change = change | ((rs[:-1] == 0) & fin[:-1])
+    found = jnp.any(change)
+    i = jnp.argmax(change)
+    a, b, ra, rb = us[i], us[i + 1], rs[i], rs[i + 1]
+    # regula-falsi start inside the bracket
+    u0 = jnp.where(rb != ra, a - ra * (b - a) / jnp.where(rb != ra, rb - ra, 1.0), 0.5 * (a + b))
+    u0 = jnp.where((u0 > a) & (u0 < b), u0, 0.5 * (a + b))
+    u0 = jnp.where(ra == 0, a, u0)
+    r0, d0 = r_and_slope(u0)
+    scale = jnp.where(log, 1.0, jnp.maximum(jnp.abs(a), jnp.abs(b)))
+
+    def cond(st):
+        *_, it, done = st
+        return (~done) & (it < max_iter)
+
+    def body(st):
+        a, b, ra, u, r, dr, it, done = st
+        # shrink the bracket with the current point
+        same = jnp.sign(r) == jnp.sign(ra)
+        a, ra, b = jnp.where(same, u, a), jnp.where(same, r, ra), jnp.where(same, b, u)
+        step = -r / jnp.where(dr != 0, dr, 1.0)
+        un = u + step
+        ok = jnp.isfinite(un) & (dr != 0) & jnp.isfinite(dr) & (un >= a) & (un <= b)
+        un = jnp.where(ok, un, 0.5 * (a + b))
+        rn, drn = r_and_slope(un)
+        done = (jnp.abs(un - u) <= xtol * scale) | (rn == 0) | (jnp.abs(b - a) <= xtol * scale)
+        return a, b, ra, un, rn, drn, it + 1, done
+
+    init = (a, b, ra, u0, r0, d0, jnp.asarray(0, jnp.int32), (ra == 0) | (r0 == 0))
+    a, b, ra, u, r, dr, it, done = jax.lax.while_loop(cond, body, init)
+    x = jnp.exp(u) if log else u
+    nan = jnp.asarray(jnp.nan, dtype)
+    return {
+        "value": jnp.where(found, x, nan),
+        "found": found,
+        "converged": found & done,
+        "iterations": jnp.where(found, it, 0),
+        "residual": jnp.where(found, r, nan),
+        "rising": jnp.where(found, rb > ra, False),
+    }
+
+
+def find_boundary(
+    model: Model,
+    hardware: Hardware,
+    workload: Workload,
+    axis: str,
+    condition: str,
+    grid,
+    target=None,
+    max_iter: int = 40,
+    xtol: float = 1e-7,
+) -> dict:
+    """The value of leaf ``axis`` where ``condition`` holds, refined beyond ``grid``.
+
+    Args:
+      model, hardware, workload: base values; leaves may be arrays of any shapes that
+        broadcast together (one boundary per element of the broadcast shape).
+      axis: the leaf path that moves (``"workload.batch"``, or a bare name).
+      condition: a name in ``CONDITIONS`` or a float metric (with ``target``).
+      grid: increasing 1-D axis values used to bracket the first sign change.
+      target: the level of an SLO or metric condition.
+      max_iter: Newton/bisection steps after bracketing.
+      xtol: stop when a step moves ``ln x`` (or ``x / |x|``) by less than this.
+
+    Returns:
+      ``{"value", "found", "converged", "iterations", "residual", "rising"}``, arrays of the
+      broadcast shape; ``rising`` is True where the residual goes from negative to positive
+      with increasing ``axis``.
+    """
+    (path,) = check_leaf_paths((axis,), "axis")
+    residual_fn(condition, target)  # check the names now
+    target = None if target is None else float(target)
+    dtype = jnp.result_type(float)
+    grid = np.asarray(grid, dtype=np.float64).reshape(-1)
+    if grid.size < 2 or not np.all(np.diff(grid) > 0):
+        raise InputError(f"boundary grid for {path}: need >= 2 increasing values")
+    log = bool(np.all(grid > 0))
+    s = Scenario(model, hardware, workload)
+    s = jax.tree.map(lambda x: jnp.asarray(x, dtype=dtype), s)
+    leaves, tree = jax.tree.flatten(s)
+    shape = jnp.broadcast_shapes(*(x.shape for x in leaves))
+    flat = [jnp.broadcast_to(x, shape).reshape(-1) for x in leaves]
+    batched = jax.tree.unflatten(tree, flat)
+    g = jnp.asarray(grid, dtype=dtype)
+    out = _solver(path, condition, target, log, int(max_iter), float(xtol))(batched, g)
+    return {k: v.reshape(shape) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _solver(path, condition, target, log, max_iter, xtol):
+    """``jit(vmap(_solve_one))`` for one (axis, condition, target): compiled once per shape."""
+    r_fn = residual_fn(condition, target)
+
+    def one(s1, g):
+        return _solve_one(s1, path, r_fn, g, log, max_iter, xtol)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+
+def check_condition(scenario: Scenario, condition: str, target=None):
+    """The residual of ``condition`` at one scenario (0 on the boundary)."""
+    return residual_fn(condition, target)(scenario)
+
+
+# ----------------------------------------------------------------------------- stores
+
+
+def _spec_of(ds: xr.Dataset):
+    from .spec import parse_text
+
+    text = ds.attrs.get("kvjax_spec") or ds.attrs.get("spec")
+    if not text:
+        raise InputError("store has no spec in its attrs: cannot rebuild its scenarios")
+    return parse_text(text, "<store spec>")
+
+
+def store_dims(ds: xr.Dataset, spec) -> list[str]:
+    """The store's dims in the spec's axis order (then any others)."""
+    first = [a.name for a in spec.axes if a.name in ds.dims]
+    return first + [d for d in ds.dims if d not in first]
+
+
+def store_scenarios(ds: xr.Dataset, skip_dim: str | None = None):
+    """Base ``(Model, Hardware, Workload)`` of a stored sweep, leaves broadcast over its dims
+    (in ``ds`` order, length 1 on ``skip_dim``), and the spec.  Catalog ids come from the
+    store's coords, fixed leaves and leaf axes from the spec in its attrs."""
+    from . import catalog
+
+    spec = _spec_of(ds)
+    dims = store_dims(ds, spec)
+    axes = {a.name: a for a in spec.axes}
+
+    def place(values, dim):
+        shape = [1] * len(dims)
+        shape[dims.index(dim)] = len(values)
+        return np.asarray(values, dtype=np.float64).reshape(shape)
+
+    groups: dict[str, dict] = {"model": {}, "hardware": {}, "workload": {}}
+    for group in ("model", "hardware"):
+        cat_axis = next((a for a in spec.axes if a.kind == group), None)
+        if cat_axis is not None:
+            names = [str(v) for v in ds.coords[cat_axis.name].values]
+            if group == "model":
+                trees = [catalog.load_model(n) for n in names]
+            else:
+                trees = [catalog.load_hardware(n, cat_axis.precision) for n in names]
+            for leaf in trees[0].leaf_names():
+                groups[group][leaf] = place([getattr(t, leaf) for t in trees], cat_axis.name)
+        elif group in spec.fixed_catalog:
+            name, precision = spec.fixed_catalog[group]
+            t = (
+                catalog.load_model(name)
+                if group == "model"
+                else catalog.load_hardware(name, precision or "bf16")
+            )
+            groups[group].update(t.as_dict())
+    for path, v in spec.fixed.items():
+        g, leaf = path.split(".")
+        groups[g][leaf] = v
+    for name, a in axes.items():
+        if a.kind == "leaf" and name != skip_dim and name in ds.dims:
+            g, leaf = a.leaf.split(".")
+            groups[g][leaf] = place(ds.coords[name].values, name)
+    if "context_tokens" not in groups["workload"]:
+        groups["workload"]["context_tokens"] = 1.0  # replaced by the axis when it is one
+    try:
+        base = (
+            Model(**groups["model"]),
+            Hardware(**groups["hardware"]),
+            Workload(**groups["workload"]),
+        )
+    except TypeError as e:
+        raise InputError(f"store spec does not define every leaf: {e}") from None
+    return base, spec
+
+
+def boundary_dataset(ds: xr.Dataset, dim: str, condition: str, target=None, **kw) -> xr.Dataset:
+    """Boundaries along the store's numeric dim ``dim``, one per point of the other dims.
+
+    Returns a ``Dataset`` over the other dims with ``<dim>`` (the boundary value, with the
+    axis leaf's units), ``found``, ``converged``, ``iterations``, ``residual`` and ``fits``.
+    """
+    if dim not in ds.dims:
+        raise InputError(f"boundary: {dim!r} is not a dim{suggest(dim, list(ds.dims))}")
+    base, spec = store_scenarios(ds, skip_dim=dim)
+    axis = next((a for a in spec.axes if a.name == dim), None)
+    if axis is None or axis.kind != "leaf":
+        raise InputError(f"boundary: dim {dim!r} is not a numeric axis")
+    grid = np.asarray(ds.coords[dim].values, dtype=np.float64)
+    out = find_boundary(*base, axis=axis.leaf, condition=condition, grid=grid, target=target, **kw)
+    dims = store_dims(ds, spec)
+    keep = [d for d in dims if d != dim]
+    full = [ds.sizes[d] for d in dims]
+    pos = dims.index(dim)
+
+    def shaped(v):
+        v = np.broadcast_to(np.asarray(v), [1 if i == pos else n for i, n in enumerate(full)])
+        return np.squeeze(v, axis=pos)
+
+    value = shaped(out["value"])
+    # is the boundary point feasible (one user fits)?
+    s_at = Scenario(*base)
+    s_at = replace_leaf(s_at, axis.leaf, np.expand_dims(value, pos))
+    conc = shaped(np.asarray(mem.concurrency(s_at)))
+    coords = {d: ds.coords[d] for d in keep if d in ds.coords}
+    units = ds.coords[dim].attrs.get("units", "")
+    data = {
+        dim: (keep, value, {"long_name": f"{dim} where {condition}", "units": units}),
+        "found": (keep, shaped(out["found"])),
+        "converged": (keep, shaped(out["converged"])),
+        "iterations": (keep, shaped(out["iterations"]).astype(np.int16)),
+        "residual": (keep, shaped(out["residual"]), {"long_name": "residual at the boundary"}),
+        "concurrency": (keep, conc, {"long_name": "concurrency at the boundary", "units": "1"}),
+    }
+    attrs = {"condition": condition, "axis": axis.leaf, "kvjax_spec": spec.text}
+    if target is not None:
+        attrs["target"] = float(target)
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def get_axis_value(s: Scenario, axis: str):
+    """The value of leaf ``axis`` in ``s`` (bare names accepted)."""
+    (path,) = check_leaf_paths((axis,), "axis")
+    return get_leaf(s, path)
