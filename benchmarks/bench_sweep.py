@@ -2,14 +2,14 @@
 
     python benchmarks/bench_sweep.py                 # the >= 1e8-point spec, ~1-2 minutes
     python benchmarks/bench_sweep.py --quick         # fewer chunks, smoke test
-    python benchmarks/bench_sweep.py --exp-log-pow   # with the proposed memory.py change
 
 Measures, in one run on this machine:
   * jit compile time of the chunk kernel;
   * compute only (no store), DEFAULT_METRICS and all of METRICS, points/s;
   * the same metrics in vectorized NumPy (checked equal to JAX first) and a Python loop;
   * end to end into zarr through ``kvjax sweep`` in a subprocess: points/s of the chunk
-    loop, wall time of the whole command, peak RSS (``wait4``).
+    loop, wall time of the whole command, peak RSS (the child's own VmHWM: ``wait4``'s
+    ``ru_maxrss`` would inherit this process's peak across fork).
 Prints a Markdown table (docs/performance.md) and optionally writes JSON.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import platform
 import re
@@ -36,32 +35,6 @@ TUNABLES = (
     "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
     "glibc.malloc.trim_threshold=4294967296"
 )
-
-
-def patch_exp_log_pow() -> None:
-    """Benchmark-only: ``memory.expected_experts_touched`` with ``exp(t log m)`` for ``m**t``.
-
-    XLA on CPU lowers a float32 ``pow`` to a scalar libm call (~10 ns/element here) while
-    ``exp`` and ``log`` are vectorized (~0.7-1 ns); the identity is exact for ``m > 0``,
-    which ``safe_miss`` guarantees.  This is the one-line change proposed for memory.py.
-    """
-    import numpy_metrics
-
-    from kvjax import memory
-
-    def expected_experts_touched(s, tokens):
-        jnp = memory.jnp  # numpy or the Python shim in the baselines
-        m = s.model
-        miss = 1.0 - m.experts_per_token / m.n_experts
-        ok = miss > 0
-        safe_miss = jnp.where(ok, miss, 0.5)
-        return m.n_experts * jnp.where(ok, 1.0 - jnp.exp(tokens * jnp.log(safe_miss)), 1.0)
-
-    if not hasattr(numpy_metrics.PYMATH, "exp"):
-        numpy_metrics.PYMATH.exp = math.exp
-        numpy_metrics.PYMATH.log = math.log
-
-    memory.expected_experts_touched = expected_experts_touched
 
 
 def machine() -> str:
@@ -130,14 +103,13 @@ def compute_bench(spec, n_chunks: int, repeats: int):
     }
 
 
-def end_to_end(spec_path: str, out_dir: str, exp_log_pow: bool):
-    pre = ["--exp-log-pow"] if exp_log_pow else []
-    cmd = [sys.executable, __file__, "--cli", *pre, "sweep", spec_path, "-o", out_dir,
+def end_to_end(spec_path: str, out_dir: str):
+    cmd = [sys.executable, __file__, "--cli", "sweep", spec_path, "-o", out_dir,
            "--overwrite", "--quiet"]  # fmt: skip
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
@@ -153,20 +125,19 @@ def end_to_end(spec_path: str, out_dir: str, exp_log_pow: bool):
         "compile_s": float(m.group(4)),
         "compressed": m.group(5),
         "wall_s": wall,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": int(re.search(r"VmHWM_kB=(\d+)", text).group(1)) / 1024,
     }
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--cli"]:  # the end-to-end child: `kvjax sweep ...`, maybe patched
-        argv = argv[1:]
-        if argv[:1] == ["--exp-log-pow"]:
-            patch_exp_log_pow()
-            argv = argv[1:]
+    if argv[:1] == ["--cli"]:  # the end-to-end child: `kvjax sweep ...`
         from kvjax.cli_sweep import main as cli_main
 
-        return cli_main(argv)
+        rc = cli_main(argv[1:])
+        status = Path("/proc/self/status").read_text()
+        print(f"VmHWM_kB={status.split('VmHWM:')[1].split()[0]}", file=sys.stderr)
+        return rc
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default="benchmark-100m")
     ap.add_argument("--out", default=None, help="store directory for the end-to-end runs")
@@ -174,7 +145,6 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--exp-log-pow", action="store_true", help="apply the memory.py proposal")
     args = ap.parse_args(argv)
     if "GLIBC_TUNABLES" not in os.environ:  # must be set before the process starts
         env = dict(os.environ, GLIBC_TUNABLES=TUNABLES)
@@ -186,8 +156,6 @@ def main(argv=None) -> int:
     from kvjax.metrics import METRICS
     from kvjax.spec import load_spec
 
-    if args.exp_log_pow:
-        patch_exp_log_pow()
     if args.quick:
         args.chunks, args.repeats = 8, 1
     spec = load_spec(args.spec)
@@ -197,7 +165,6 @@ def main(argv=None) -> int:
         "jax": jax.__version__,
         "numpy": np.__version__,
         "grid_points": spec.size,
-        "exp_log_pow": args.exp_log_pow,
         "compute": {},
         "end_to_end": {},
     }
@@ -221,7 +188,7 @@ def main(argv=None) -> int:
                         "geomspace = [1000, 10_000_000, 120]",
                     )
                 )
-            results["end_to_end"][label] = end_to_end(str(p), out, args.exp_log_pow)
+            results["end_to_end"][label] = end_to_end(str(p), out)
 
     print(table(results))
     if args.json:
@@ -232,8 +199,7 @@ def main(argv=None) -> int:
 def table(r) -> str:
     lines = [
         f"Machine: {r['machine']} (JAX {r['jax']} on {r['device']}, NumPy {r['numpy']}); "
-        f"grid {r['grid_points']:,} points"
-        + ("; with the proposed exp-log pow in memory.py." if r["exp_log_pow"] else "."),
+        f"grid {r['grid_points']:,} points.",
         "",
         "| metric set | path | points/s | notes |",
         "|---|---|---:|---|",

@@ -28,6 +28,8 @@ PYMATH = types.SimpleNamespace(
     maximum=lambda a, b: a if a >= b or a != a else b,
     minimum=lambda a, b: a if a <= b or a != a else b,
     floor=math.floor,
+    exp=math.exp,
+    log=math.log,
     inf=math.inf,
     nan=math.nan,
     asarray=float,
