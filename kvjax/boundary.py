@@ -109,13 +109,15 @@ def residual_fn(condition: str, target=None) -> Callable[[Scenario], jax.Array]:
         if METRICS[condition].kind != "float":
             raise InputError(f"condition {condition!r} is not a float metric")
         if target is None:
-            raise InputError(f"condition {condition!r}: a metric needs a target value")
+            raise InputError(
+                f"condition {condition!r}: a metric condition needs a target value (--target)"
+            )
         metric = METRICS[condition].fn
 
         def fn(s, t):
             return _log(metric(s)) - _log(t)
     else:
-        choices = list(CONDITIONS) + list(METRICS)
+        choices = list(dict.fromkeys([*CONDITIONS, *METRICS]))
         raise InputError(f"unknown boundary condition {condition!r}{suggest(condition, choices)}")
     if target is not None and not (np.isfinite(target) and target > 0):
         raise InputError(f"condition {condition!r}: target = {target!r} must be finite and > 0")
@@ -280,13 +282,17 @@ def store_scenarios(ds: xr.Dataset, skip_dim: str | None = None):
     for group in ("model", "hardware"):
         cat_axis = next((a for a in spec.axes if a.kind == group), None)
         if cat_axis is not None:
-            names = [str(v) for v in ds.coords[cat_axis.name].values]
+            if cat_axis.name not in ds.coords:
+                raise InputError(f"store lacks the spec's axis {cat_axis.name!r}")
+            names = [str(v) for v in np.atleast_1d(ds.coords[cat_axis.name].values)]
             if group == "model":
                 trees = [catalog.load_model(n) for n in names]
             else:
                 trees = [catalog.load_hardware(n, cat_axis.precision) for n in names]
             for leaf in trees[0].leaf_names():
-                groups[group][leaf] = place([getattr(t, leaf) for t in trees], cat_axis.name)
+                values = [getattr(t, leaf) for t in trees]
+                scalar = cat_axis.name not in ds.dims  # e.g. after ds.sel(model="yi-34b")
+                groups[group][leaf] = values[0] if scalar else place(values, cat_axis.name)
         elif group in spec.fixed_catalog:
             name, precision = spec.fixed_catalog[group]
             t = (
@@ -299,9 +305,15 @@ def store_scenarios(ds: xr.Dataset, skip_dim: str | None = None):
         g, leaf = path.split(".")
         groups[g][leaf] = v
     for name, a in axes.items():
-        if a.kind == "leaf" and name != skip_dim and name in ds.dims:
-            g, leaf = a.leaf.split(".")
+        if a.kind != "leaf" or name == skip_dim:
+            continue
+        g, leaf = a.leaf.split(".")
+        if name in ds.dims:
             groups[g][leaf] = place(ds.coords[name].values, name)
+        elif name in ds.coords and ds.coords[name].size == 1:  # e.g. after ds.sel(batch=8)
+            groups[g][leaf] = float(ds.coords[name].values.reshape(-1)[0])
+        else:
+            raise InputError(f"store lacks the spec's axis {name!r} (neither a dim nor a value)")
     if "context_tokens" not in groups["workload"]:
         groups["workload"]["context_tokens"] = 1.0  # replaced by the axis when it is one
     try:
@@ -319,16 +331,29 @@ def boundary_dataset(ds: xr.Dataset, dim: str, condition: str, target=None, **kw
     """Boundaries along the store's numeric dim ``dim``, one per point of the other dims.
 
     Returns a ``Dataset`` over the other dims with ``<dim>`` (the boundary value, with the
-    axis leaf's units), ``found``, ``converged``, ``iterations``, ``residual`` and ``fits``.
+    axis leaf's units), ``found``, ``converged``, ``iterations``, ``residual`` and
+    ``concurrency`` (at the boundary), computed in float64; attrs record the condition, its
+    target and the source spec (``source_kvjax_spec``, hashes).
     """
     if dim not in ds.dims:
         raise InputError(f"boundary: {dim!r} is not a dim{suggest(dim, list(ds.dims))}")
-    base, spec = store_scenarios(ds, skip_dim=dim)
+    spec = _spec_of(ds)
     axis = next((a for a in spec.axes if a.name == dim), None)
     if axis is None or axis.kind != "leaf":
-        raise InputError(f"boundary: dim {dim!r} is not a numeric axis")
-    grid = np.asarray(ds.coords[dim].values, dtype=np.float64)
-    out = find_boundary(*base, axis=axis.leaf, condition=condition, grid=grid, target=target, **kw)
+        numeric = [a.name for a in spec.axes if a.kind == "leaf" and a.name in ds.dims]
+        what = f"a {axis.kind} catalog axis" if axis is not None else "not a spec axis"
+        raise InputError(
+            f"boundary: dim {dim!r} is not a numeric axis ({what}, not continuous); "
+            f"continuous dims: {', '.join(repr(n) for n in numeric) or 'none'}"
+        )
+    residual_fn(condition, target)  # names and target checked before any catalog work
+    base, spec = store_scenarios(ds, skip_dim=dim)
+    grid = np.unique(np.asarray(ds.coords[dim].values, dtype=np.float64))  # sorted
+    if grid.size < 2:
+        raise InputError(f"boundary: dim {dim!r} has {grid.size} value(s): nothing to bracket")
+    with jax.enable_x64(True):  # float64 whatever the caller's mode: beyond-grid precision
+        out = find_boundary(*base, axis.leaf, condition, grid, target=target, **kw)
+        out = {k: np.asarray(v) for k, v in out.items()}
     dims = store_dims(ds, spec)
     keep = [d for d in dims if d != dim]
     full = [ds.sizes[d] for d in dims]
@@ -340,23 +365,55 @@ def boundary_dataset(ds: xr.Dataset, dim: str, condition: str, target=None, **kw
 
     value = shaped(out["value"])
     # is the boundary point feasible (one user fits)?
-    s_at = Scenario(*base)
-    s_at = replace_leaf(s_at, axis.leaf, np.expand_dims(value, pos))
-    conc = shaped(np.asarray(mem.concurrency(s_at)))
+    s_at = replace_leaf(Scenario(*base), axis.leaf, np.expand_dims(value, pos))
+    with jax.enable_x64(True):
+        conc = shaped(np.asarray(mem.concurrency(s_at)))
     coords = {d: ds.coords[d] for d in keep if d in ds.coords}
     units = ds.coords[dim].attrs.get("units", "")
+    about = condition_description(condition, target)
     data = {
-        dim: (keep, value, {"long_name": f"{dim} where {condition}", "units": units}),
-        "found": (keep, shaped(out["found"])),
-        "converged": (keep, shaped(out["converged"])),
-        "iterations": (keep, shaped(out["iterations"]).astype(np.int16)),
-        "residual": (keep, shaped(out["residual"]), {"long_name": "residual at the boundary"}),
+        dim: (keep, value, {"long_name": f"{dim} where {about}", "units": units}),
+        "found": (keep, shaped(out["found"]),
+                  {"long_name": "the residual changes sign on the grid (else value NaN)"}),
+        "converged": (keep, shaped(out["converged"]),
+                      {"long_name": "Newton/bisection met the step tolerance"}),
+        "iterations": (keep, shaped(out["iterations"]).astype(np.int16),
+                       {"long_name": "Newton/bisection steps after bracketing", "units": "1"}),
+        "residual": (keep, shaped(out["residual"]),
+                     {"long_name": "residual (log ratio) at the boundary, 0 on it", "units": "1"}),
         "concurrency": (keep, conc, {"long_name": "concurrency at the boundary", "units": "1"}),
+    }  # fmt: skip
+    attrs = {
+        "title": f"kvjax boundary: {dim} where {about}",
+        "condition": condition,
+        "condition_description": about,
+        "dim": dim,
+        "axis": axis.leaf,
+        "source_kvjax_spec": spec.text,  # not kvjax_spec: this is not a sweep store
     }
-    attrs = {"condition": condition, "axis": axis.leaf, "kvjax_spec": spec.text}
+    for key in ("kvjax_spec_name", "kvjax_spec_hash", "kvjax_catalog_hash", "kvjax_version"):
+        if key in ds.attrs:
+            attrs[f"source_{key}"] = ds.attrs[key]
     if target is not None:
         attrs["target"] = float(target)
+        attrs["target_units"] = condition_units(condition)
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def condition_units(condition: str) -> str:
+    """Units of a condition's target (seconds for SLOs, the metric's for a metric)."""
+    if condition in CONDITIONS:
+        return "s" if CONDITIONS[condition][1] else ""
+    return METRICS[condition].units if condition in METRICS else ""
+
+
+def condition_description(condition: str, target=None) -> str:
+    """``"prefill time (TTFT) = 10 s"``-style words for a condition (and its target)."""
+    if condition in CONDITIONS:
+        text = CONDITIONS[condition][2]
+        return text.replace("target seconds", f"{float(target):g} s") if target else text
+    units = condition_units(condition)
+    return f"{condition} = {float(target):g}" + (f" {units}" if units not in ("", "1") else "")
 
 
 def get_axis_value(s: Scenario, axis: str):

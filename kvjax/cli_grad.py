@@ -116,9 +116,14 @@ def _cmd_frontier(args) -> int:
         from .dataset import open_sweep
     except ImportError:  # pragma: no cover - the sweep engine is optional here
         open_sweep = None
+    from . import cli_boundary
+
+    cli_boundary.check_args(args)
     minimize, maximize = _split(args.minimize), _split(args.maximize)
     over = _split(args.over) or None
     ds = _open(args.store, open_sweep)
+    if args.boundary is not None:
+        return cli_boundary.run(args, ds)
     table = pareto_table(ds, minimize, maximize, over, _split(args.extra))
     n = table.sizes["point"]
     if args.out:
@@ -258,19 +263,40 @@ def add_commands(subparsers) -> None:
     p.add_argument("--all", action="store_true", help="also show knobs with elasticity 0")
     p.set_defaults(func=_cmd_grad)
 
+    from .cli_boundary import conditions_help
+
     p = subparsers.add_parser(
         "frontier",
-        help="Pareto set of a stored sweep",
-        description="Points of STORE that no other point beats on every objective; one set "
-        "per value of the dims not in --over.  NaN (infeasible) points are excluded.",
+        help="Pareto set or regime boundary of a stored sweep",
+        description="Pareto set (--minimize/--maximize): points of STORE that no other point "
+        "beats on every objective; one set per value of the dims not in --over; NaN "
+        "(infeasible) points are excluded.  Regime boundary (--boundary DIM --condition NAME "
+        "[--target X]): the value of the continuous dim DIM where the condition holds, "
+        "bracketed on the grid and refined by Newton's method with autodiff, for every point "
+        "of the other dims; 'no crossing in the grid' where the condition does not change "
+        "sign.  Use one form or the other.",
     )
     p.add_argument("store", metavar="STORE", help="a sweep store (zarr)")
     p.add_argument("--minimize", action="append", help="objectives to minimise (comma list)")
     p.add_argument("--maximize", action="append", help="objectives to maximise (comma list)")
     p.add_argument("--over", action="append", help="dims to take the set across (default all)")
     p.add_argument("--extra", action="append", help="other variables to show (comma list)")
+    p.add_argument("--boundary", metavar="DIM",
+                   help="find a regime boundary along this continuous dim (e.g. context, "
+                        "batch) instead of a Pareto set")  # fmt: skip
+    p.add_argument("--condition", metavar="NAME", help="with --boundary: " + conditions_help())
+    p.add_argument(
+        "--target",
+        metavar="X",
+        help="with --boundary: the level of an SLO (seconds) or metric condition",
+    )
+    p.add_argument(
+        "--found-only",
+        action="store_true",
+        help="with --boundary: print only the points with a crossing",
+    )
     p.add_argument("--limit", type=int, default=40, help="rows printed (default 40)")
-    p.add_argument("--out", help="save the Pareto table as a zarr store")
+    p.add_argument("--out", help="save the Pareto table or boundary dataset as a zarr store")
     p.set_defaults(func=_cmd_frontier)
 
     p = subparsers.add_parser(

@@ -198,3 +198,17 @@ def test_store_without_spec_is_an_input_error():
 def test_replace_leaf_roundtrip_for_axis():  # the axis leaf is what moves
     s = replace_leaf(Scenario(YI_34B, A100_80GB, Workload(1.0)), "workload.batch", 3.0)
     assert float(s.workload.batch) == 3.0
+
+
+def test_store_boundary_is_float64_and_accepts_selected_points():
+    full = _store().kv.boundary("batch", "decode_compute_bound")  # no enable_x64 here
+    assert full["batch"].dtype == np.float64
+    one = _store().sel(model="yi-34b", context=256.0).kv.boundary("batch", "decode_compute_bound")
+    assert one["batch"].dims == ()
+    assert float(one["batch"]) == float(full["batch"].sel(model="yi-34b", context=256.0))
+    assert "source_kvjax_spec" in full.attrs and "kvjax_spec" not in full.attrs
+
+
+def test_store_missing_a_spec_axis_is_an_input_error():
+    with pytest.raises(InputError, match="lacks the spec's axis 'context'"):
+        _store().isel(context=[0, 1]).drop_dims("context").kv.boundary("batch", "fits")

@@ -133,3 +133,194 @@ def test_solve_paper_case(capsys):
 def test_solve_bad_input_exits_2(capsys, args, message):
     rc, _, err = _run(capsys, ["solve", *YI, "--context", "1e6", *args])
     assert rc == 2 and message in err and err.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- boundaries
+
+TINY_SPEC = """
+name = "tiny-boundary"
+metrics = ["prefill_s", "decode_step_s", "concurrency"]
+
+[axes.model]
+catalog = "model"
+names = ["yi-34b", "llama-3.1-8b"]
+
+[axes.hardware]
+catalog = "hardware"
+names = ["a100-80gb-sxm", "h100-sxm"]
+
+[axes.context]
+leaf = "workload.context_tokens"
+geomspace = [500, 1000000, 7]
+
+[axes.batch]
+leaf = "workload.batch"
+values = [1, 8, 64, 512]
+
+[fixed]
+workload.output_tokens = 250
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_store(tmp_path_factory):
+    import kvjax
+
+    root = tmp_path_factory.mktemp("boundary")
+    (root / "tiny.toml").write_text(TINY_SPEC)
+    kvjax.run_sweep(root / "tiny.toml", root / "tiny.zarr", durable=False)
+    return root / "tiny.zarr"
+
+
+def _scenario(model, hardware, context, batch):
+    from kvjax import catalog
+    from kvjax.types import Scenario, Workload
+
+    w = Workload(context_tokens=float(context), batch=float(batch), output_tokens=250.0)
+    return Scenario(catalog.load_model(str(model)), catalog.load_hardware(str(hardware)), w)
+
+
+def _each(saved, dim):
+    """(labels, value) of every point of the saved boundary with a crossing."""
+    v = saved[dim].to_series().dropna()
+    assert len(v) and saved["found"].values.sum() == len(v)
+    return v.items()
+
+
+def test_boundary_fits_one_printed_saved_and_tight(capsys, sweep_store, tmp_path):
+    import jax
+
+    from kvjax import memory as mem
+    from kvjax.boundary import check_condition
+
+    out_path = tmp_path / "cap.zarr"
+    rc, out, err = _run(capsys, ["frontier", str(sweep_store), "--boundary", "context",
+                                 "--condition", "fits_one", "--out", str(out_path)])  # fmt: skip
+    assert rc == 0 and err == ""
+    assert out.startswith("Boundary along context: one user's KV fits: concurrency = 1")
+    saved = xr.open_dataset(out_path, engine="zarr", consolidated=False)
+    assert saved["context"].dims == ("model", "hardware", "batch")
+    assert saved["context"].attrs["units"] == "tokens"
+    assert "concurrency = 1" in saved["context"].attrs["long_name"]
+    assert saved.attrs["condition"] == "fits_one" and "target" not in saved.attrs
+    assert saved.attrs["source_store"] == str(sweep_store.resolve())
+    assert "kvjax_spec" not in saved.attrs and "tiny-boundary" in saved.attrs["source_kvjax_spec"]
+    assert bool(saved["converged"].all())
+    # same answer for both 80 GB GPUs and every batch: one row per model
+    assert "(the same for every hardware, batch: shown once)" in out
+    with jax.enable_x64(True):
+        for (m, hw, b), ctx in _each(saved, "context"):
+            assert f"{ctx:.6g}" in out.split(str(m))[1].splitlines()[0]
+            s = _scenario(m, hw, ctx, b)
+            assert float(mem.concurrency(s)) == pytest.approx(1.0, rel=1e-5)
+            assert abs(float(check_condition(s, "fits_one"))) <= 1e-5
+    assert 69_000 < float(saved["context"].sel(model="yi-34b").max()) < 70_000
+
+
+def test_boundary_prefill_slo_with_target(capsys, sweep_store, tmp_path):
+    import jax
+
+    from kvjax import phases as ph
+
+    out_path = tmp_path / "slo.zarr"
+    rc, out, _ = _run(capsys, ["frontier", str(sweep_store), "--boundary", "context",
+                               "--condition", "prefill_slo", "--target", "1",
+                               "--out", str(out_path), "--limit", "2"])  # fmt: skip
+    assert rc == 0 and "prefill time (TTFT) = 1 s (prefill_slo)" in out
+    assert "... 2 more (--limit N" in out and "4 of 4 with a boundary" in out
+    saved = xr.open_dataset(out_path, engine="zarr", consolidated=False)
+    assert saved.attrs["target"] == 1.0 and saved.attrs["target_units"] == "s"
+    with jax.enable_x64(True):
+        for (m, hw, b), ctx in _each(saved, "context"):
+            s = _scenario(m, hw, ctx, b)
+            assert float(ph.prefill_s(s)) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_boundary_decode_compute_bound_along_batch(capsys, sweep_store, tmp_path):
+    import jax
+    from test_boundary import closed_form_batch
+
+    from kvjax import catalog
+    from kvjax import phases as ph
+
+    out_path = tmp_path / "edge.zarr"
+    rc, out, _ = _run(capsys, ["frontier", str(sweep_store), "--boundary", "batch",
+                               "--condition", "decode_compute_bound", "--out", str(out_path),
+                               "--limit", "100"])  # fmt: skip
+    assert rc == 0 and "no crossing in the grid" in out and "nan" not in out.lower()
+    saved = xr.open_dataset(out_path, engine="zarr", consolidated=False)
+    assert saved["batch"].dims == ("model", "hardware", "context")
+    found = saved["batch"].to_series().dropna()
+    assert ("yi-34b", "a100-80gb-sxm", 500.0) in found.index
+    assert 1 <= len(found) < saved["batch"].size  # some points never turn compute-bound
+    with jax.enable_x64(True):
+        for (m, hw, c), b in found.items():
+            s = _scenario(m, hw, c, b)
+            compute, memory, _ = ph.decode_step_parts_at(s, b)
+            assert float(compute) == pytest.approx(float(memory), rel=1e-5)
+            if m == "yi-34b":  # dense, TP 1: the closed form
+                expect = closed_form_batch(catalog.load_model(m), catalog.load_hardware(hw), c)
+                assert b == pytest.approx(expect, rel=1e-5)
+    assert float(saved["batch"].sel(model="yi-34b", hardware="a100-80gb-sxm", context=500.0)) == (
+        pytest.approx(227.0, rel=1e-2)
+    )
+    rc, out, _ = _run(capsys, ["frontier", str(sweep_store), "--boundary", "batch",
+                               "--condition", "decode_compute_bound", "--found-only"])  # fmt: skip
+    rows = out.split("residual")[1].split("\n")[1:]
+    assert rc == 0 and sum(line.startswith(" ") or line[:1].isalpha() for line in rows) >= 1
+    assert "no crossing in the grid" not in "\n".join(rows[: len(found)])
+    assert f"{len(found)} of {saved['batch'].size} with a boundary" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--boundary", "contxt", "--condition", "fits_one"], "did you mean 'context'"),
+        (["--boundary", "model", "--condition", "fits_one"], "not a numeric axis"),
+        (["--boundary", "hardware", "--condition", "fits"], "catalog axis"),
+        (["--boundary", "context", "--condition", "fit_one"], "did you mean 'fits_one'"),
+        (["--boundary", "context", "--condition", "prefill_slo"], "needs a target"),
+        (["--boundary", "context", "--condition", "prefill_s"], "needs a target"),
+        (["--boundary", "context", "--condition", "fits_one", "--target", "2"], "takes no"),
+        (["--boundary", "context", "--condition", "prefill_slo", "--target", "x"], "a number"),
+        (["--boundary", "context", "--condition", "prefill_slo", "--target", "-1"], "> 0"),
+        (["--boundary", "context", "--condition", "decode_regime", "--target", "1"],
+         "not a float metric"),
+        (["--boundary", "context"], "needs --condition"),
+        (["--boundary", "context", "--condition", "fits", "--minimize", "prefill_s"],
+         "use one or the other"),
+        (["--boundary", "context", "--condition", "fits", "--maximize", "context"],
+         "use one or the other"),
+        (["--condition", "fits", "--minimize", "prefill_s"], "need --boundary"),
+    ],
+)  # fmt: skip
+def test_boundary_bad_input_exits_2_with_one_line(capsys, sweep_store, args, message):
+    rc, out, err = _run(capsys, ["frontier", str(sweep_store), *args])
+    assert rc == 2 and out == ""
+    assert message in err and err.count("\n") == 1
+
+
+def test_boundary_refuses_incomplete_and_non_sweep_stores(capsys, sweep_store, store, tmp_path):
+    import shutil
+
+    from kvjax import store as st
+
+    partial = tmp_path / "partial.zarr"
+    shutil.copytree(sweep_store, partial)
+    st.update_attrs(partial, {st.STATUS_KEY: "incomplete"})
+    argv = ["--boundary", "context", "--condition", "fits_one"]
+    rc, out, err = _run(capsys, ["frontier", str(partial), *argv])
+    assert rc == 2 and out == "" and "incomplete sweep store" in err and err.count("\n") == 1
+    rc, out, err = _run(capsys, ["frontier", str(store), "--boundary", "batch",
+                                 "--condition", "fits"])  # fmt: skip
+    assert rc == 2 and out == "" and "no spec" in err and err.count("\n") == 1
+
+
+def test_frontier_help_lists_the_conditions(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["frontier", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    for name in ("fits_one", "fits", "decode_compute_bound", "prefill_compute_bound",
+                 "prefill_slo", "decode_slo", "--boundary", "--target"):  # fmt: skip
+        assert name in out
