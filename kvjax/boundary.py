@@ -258,9 +258,12 @@ def _spec_of(ds: xr.Dataset):
 
 
 def store_dims(ds: xr.Dataset, spec) -> list[str]:
-    """The store's dims in the spec's axis order (then any others)."""
-    first = [a.name for a in spec.axes if a.name in ds.dims]
-    return first + [d for d in ds.dims if d not in first]
+    """The store's sweep dims in the spec's axis order.
+
+    Dims that are not sweep axes (the ``metric`` x ``knob`` of a stored ``elasticity``) are
+    left out: a boundary is a property of the scenario, not of a stored derivative.
+    """
+    return [a.name for a in spec.axes if a.name in ds.dims]
 
 
 def store_scenarios(ds: xr.Dataset, skip_dim: str | None = None):

@@ -52,6 +52,20 @@ def metric_attrs(name: str) -> dict:
     return attrs
 
 
+ELASTICITY_COMMENT = (
+    "d ln(metric) / d ln(knob) by forward-mode autodiff (kvjax.sensitivity), the other leaves "
+    "held fixed. At a kink (max/min of roofline terms) the slope is one-sided: that of the "
+    "binding term (the mean of the two at an exact tie). NaN where the metric is NaN or "
+    "infinite (an infeasible point: the KV does not fit); 0 where the knob is 0."
+)
+
+
+def elasticity_attrs() -> dict:
+    """Attrs of the ``elasticity`` variable."""
+    return {"units": "1", "long_name": "elasticity d ln(metric) / d ln(knob)",
+            "kvjax_kind": "elasticity", "comment": ELASTICITY_COMMENT}  # fmt: skip
+
+
 def _strings(values) -> np.ndarray:
     """Variable-length strings (zarr v3 ``string``; fixed-width ``<U`` has no v3 spec)."""
     return np.array(list(values), dtype=np.dtypes.StringDType())
@@ -99,6 +113,13 @@ def coords_dataset(spec: SweepSpec, catalog):
                 arr = np.asarray([np.nan if v == "" else float(v) for v in vals], np.float64)
                 attrs = {"units": units, "long_name": f"{a.kind} {key.replace('_', ' ')}"}
             coords[f"{a.name}_{key}"] = xr.Variable(a.name, arr, attrs)
+    e = spec.elasticity
+    if e is not None:
+        coords["metric"] = xr.Variable(
+            "metric", _strings(e.metrics), {"long_name": "metric (kvjax.metrics.METRICS name)"}
+        )
+        coords["knob"] = xr.Variable("knob", _strings(e.wrt),
+                                     {"long_name": "knob (scenario leaf path)"})  # fmt: skip
     return xr.Dataset(coords=coords)
 
 

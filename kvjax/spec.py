@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import InputError, fail, suggest
 from .metrics import DEFAULT_METRICS, METRICS
+from .spec_checks import ElasticitySpec, parse_elasticity
 from .types import Hardware, Model, Workload, leaf_paths
 
 CATALOG_GROUPS = ("model", "hardware")
@@ -111,7 +112,7 @@ _GROUP_CLASSES = {"model": Model, "hardware": Hardware, "workload": Workload}
 _LEAVES = leaf_paths()
 _SHORT = {p.split(".")[1]: p for p in _LEAVES}  # leaf names are unique across groups
 _NUMERIC_FORMS = ("values", "linspace", "geomspace", "range")
-_TOP_KEYS = ("name", "description", "metrics", "dtype", "axes", "fixed", "chunks")
+_TOP_KEYS = ("name", "description", "metrics", "dtype", "axes", "fixed", "chunks", "elasticity")
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +149,7 @@ class SweepSpec:
     description: str = ""
     text: str = ""
     source: str = "<spec>"
+    elasticity: ElasticitySpec | None = None  # the [elasticity] section (spec_checks.py)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -163,7 +165,7 @@ class SweepSpec:
 
     def canonical(self) -> dict:
         """Everything that determines the stored numbers, as plain JSON-able data."""
-        return {
+        out = {
             "axes": [
                 {
                     "name": a.name,
@@ -179,6 +181,9 @@ class SweepSpec:
             "metrics": list(self.metrics),
             "chunk_points": int(self.chunk_points),
         }
+        if self.elasticity is not None:  # absent: the hash of older specs is unchanged
+            out["elasticity"] = self.elasticity.canonical()
+        return out
 
     @property
     def hash(self) -> str:
@@ -279,6 +284,7 @@ def parse_spec(raw: dict, source: str = "<spec>", text: str = "", catalog=None) 
 
     metrics = _parse_metrics(raw.get("metrics", "default"), source)
     chunk_points = _parse_chunks(raw.get("chunks", {}), source)
+    elasticity = parse_elasticity(raw.get("elasticity"), source, [a.name for a in axes])
     dtype = raw.get("dtype", "float32")
     if dtype not in ("float32", "float64"):
         raise fail("dtype must be 'float32' or 'float64'", source, field="dtype", value=dtype)
@@ -294,6 +300,7 @@ def parse_spec(raw: dict, source: str = "<spec>", text: str = "", catalog=None) 
         description=str(raw.get("description", "")),
         text=text,
         source=source,
+        elasticity=elasticity,
     )
     return spec
 

@@ -10,6 +10,10 @@ axis' last value), so there is one compile.
 Which axes a metric depends on is read off its jaxpr (:func:`metric_leaves`): the scenario
 leaves that reach its output through the data-dependence graph.  ``kv_bytes_per_user`` reads
 no hardware leaf and not ``batch``, so it is stored without those axes.
+
+A spec's ``[elasticity]`` section adds one variable, ``elasticity`` (dims ``metric``,
+``knob`` and the axes its jaxpr depends on), computed in the same kernel in sub-blocks
+(``kvjax.sweep_elasticity``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import numpy as np
 from . import store as st
 from .metrics import METRICS
 from .spec import SweepSpec, load_spec
+from .spec_checks import ELASTICITY_DIMS, ELASTICITY_VAR
+from .sweep_elasticity import elasticity_chunk
 from .types import Hardware, Model, Scenario, Workload
 
 _GROUPS = {"model": Model, "hardware": Hardware, "workload": Workload}
@@ -76,6 +82,21 @@ def metric_leaves(name: str) -> frozenset:
     Exact for the data-dependence graph: a leaf is listed iff some path of primitives
     leads from it to the output (``kv_bytes_per_user`` lists no ``hardware.*`` leaf).
     """
+    return _fn_leaves(METRICS[name].fn)
+
+
+@functools.cache
+def elasticity_leaves(metrics: tuple, wrt: tuple) -> frozenset:
+    """Scenario leaves that the elasticities of ``metrics`` w.r.t. ``wrt`` read (the union
+    over the pairs), from the jaxpr of the forward-mode derivative, as for metrics."""
+    from .sensitivity import elasticity_columns_fn
+
+    cols = elasticity_columns_fn(metrics, wrt)
+    return _fn_leaves(lambda s: tuple(cols(s).values()))
+
+
+def _fn_leaves(fn) -> frozenset:
+    """Leaves reaching any output of ``fn(scenario)`` through the data-dependence graph."""
     paths, leaves = [], []
     for group, cls in _GROUPS.items():
         for n in cls.leaf_names():
@@ -89,11 +110,10 @@ def metric_leaves(name: str) -> frozenset:
             Hardware(*xs[n_model : n_model + n_hw]),
             Workload(*xs[n_model + n_hw :]),
         )
-        return METRICS[name].fn(s)
+        return fn(s)
 
     closed = jax.make_jaxpr(f)(*leaves)
-    (deps,) = _walk(closed.jaxpr, [frozenset([p]) for p in paths])
-    return deps
+    return frozenset().union(*_walk(closed.jaxpr, [frozenset([p]) for p in paths]))
 
 
 # ----------------------------------------------------------------------------- plan
@@ -126,6 +146,7 @@ class Plan:
     dtype: str
     chunks: tuple[int, ...]
     var_dims: dict  # metric -> tuple of axis indices
+    elast_dims: tuple | None = None  # axis indices of the elasticity variable, if any
 
     @property
     def grid(self) -> tuple[int, ...]:
@@ -155,12 +176,38 @@ class Plan:
             attrs=attrs,
         )
 
+    def elasticity_meta(self) -> st.VarMeta:
+        """The ``elasticity`` variable: dims ``(metric, knob, *elasticity dims)``, one zarr
+        chunk per ``(metric, knob)`` pair and compute chunk."""
+        from .dataset import elasticity_attrs
+
+        e, dims = self.spec.elasticity, self.elast_dims
+        return st.VarMeta(
+            name=ELASTICITY_VAR,
+            dims=(*ELASTICITY_DIMS, *(self.spec.axes[j].name for j in dims)),
+            shape=(len(e.metrics), len(e.wrt), *(self.spec.shape[j] for j in dims)),
+            chunks=(1, 1, *(self.chunks[j] for j in dims)),
+            dtype=self.dtype,
+            fill_value=float("nan"),
+            attrs=elasticity_attrs(),
+        )
+
+    def outputs(self) -> list:
+        """Kernel outputs in order, as ``(variable, key prefix, axis indices)``."""
+        out = [(m, (), dims) for m, dims in self.var_dims.items()]
+        e = self.spec.elasticity
+        if self.elast_dims is not None:
+            for i in range(len(e.metrics)):
+                out += [(ELASTICITY_VAR, (i, k), self.elast_dims) for k in range(len(e.wrt))]
+        return out
+
     def nbytes(self) -> int:
         """Uncompressed bytes of every stored variable (an upper bound on the store)."""
         total = 0
-        for m, dims in self.var_dims.items():
+        for var, _, dims in self.outputs():
             n = math.prod(self.spec.shape[j] for j in dims)
-            total += n * np.dtype(self.var_dtype(m)).itemsize
+            total += n * np.dtype(self.dtype if var == ELASTICITY_VAR else
+                                  self.var_dtype(var)).itemsize  # fmt: skip
         return total
 
     def real_points(self, chunk_id: int) -> int:
@@ -171,12 +218,14 @@ class Plan:
         )
 
     def writes(self, chunk_id: int):
-        """``(metric, zarr chunk key)`` this compute chunk writes (each key written once)."""
+        """``(kernel output index, variable, zarr chunk key)`` this compute chunk writes
+        (each key written once: by the first chunk along the axes a variable lacks)."""
         gi = np.unravel_index(chunk_id, self.grid)
         out = []
-        for m, dims in self.var_dims.items():
+        for k, (var, prefix, dims) in enumerate(self.outputs()):
             if all(gi[j] == 0 for j in range(len(gi)) if j not in dims):
-                out.append((m, "/".join(["c", *(str(int(gi[j])) for j in dims)])))
+                parts = [*map(str, prefix), *(str(int(gi[j])) for j in dims)]
+                out.append((k, var, "/".join(["c", *parts])))
         return out
 
 
@@ -188,7 +237,11 @@ def plan_sweep(spec, dtype: str | None = None, catalog=None) -> Plan:
     for m in spec.metrics:
         deps = metric_leaves(m)
         var_dims[m] = tuple(j for j, a in enumerate(spec.axes) if spec.axis_leaves(a) & deps)
-    return Plan(spec, dtype, chunk_shape(spec.shape, spec.chunk_points), var_dims)
+    elast_dims = None
+    if spec.elasticity is not None:
+        deps = elasticity_leaves(spec.elasticity.metrics, spec.elasticity.wrt)
+        elast_dims = tuple(j for j, a in enumerate(spec.axes) if spec.axis_leaves(a) & deps)
+    return Plan(spec, dtype, chunk_shape(spec.shape, spec.chunk_points), var_dims, elast_dims)
 
 
 # ----------------------------------------------------------------------------- kernel
@@ -236,12 +289,11 @@ def build_kernel(plan: Plan, catalog=None):
     axis_leaves = [spec.axis_leaves(a) for a in spec.axes]
     metrics = list(plan.var_dims)
 
-    def kernel(*slices):
+    def scenario_of(axis_vals):
+        """The scenario of broadcast-shaped axis values (indices for catalog axes)."""
         values = {p: jnp.asarray(v, dtype) for p, v in base.items()}
         for j, a in enumerate(spec.axes):
-            shape = [1] * nd
-            shape[j] = plan.chunks[j]
-            x = slices[j].reshape(shape)
+            x = axis_vals[j]
             if a.kind == "leaf":
                 values[a.leaf] = x
             else:
@@ -251,7 +303,15 @@ def build_kernel(plan: Plan, catalog=None):
             g: cls(**{n: values[f"{g}.{n}"] for n in cls.leaf_names()})
             for g, cls in _GROUPS.items()
         }
-        s = Scenario(**groups)
+        return Scenario(**groups)
+
+    def kernel(*slices):
+        vals = []
+        for j in range(nd):
+            shape = [1] * nd
+            shape[j] = plan.chunks[j]
+            vals.append(slices[j].reshape(shape))
+        s = scenario_of(vals)
         outs = []
         for m in metrics:
             info = METRICS[m]
@@ -263,6 +323,9 @@ def build_kernel(plan: Plan, catalog=None):
             full = [plan.chunks[j] if j in dims else 1 for j in range(nd)]
             y = jnp.broadcast_to(y, full).reshape([plan.chunks[j] for j in dims])
             outs.append(y)
+        if plan.elast_dims is not None:
+            outs += elasticity_chunk(scenario_of, slices, plan.chunks, plan.elast_dims,
+                                     spec.elasticity, dtype)  # fmt: skip
         return tuple(outs)
 
     return jax.jit(kernel)
@@ -363,6 +426,8 @@ def run_sweep(
             coords = dsm.coords_dataset(spec, cat)
             attrs = dsm.provenance(spec, plan, cat_hash)
             metas = [plan.var_meta(m, dsm.metric_attrs(m)) for m in plan.var_dims]
+            if plan.elast_dims is not None:
+                metas.append(plan.elasticity_meta())
             st.create(path, coords, metas, attrs)
         done = st.done_chunks(path)
         todo = [c for c in range(plan.n_chunks) if c not in done]
@@ -374,14 +439,12 @@ def run_sweep(
 
 def _run_chunks(plan, compiled, padded, todo, path, progress, workers, durable):
     writer = st.ChunkWriter(path, durable=durable)
-    metrics = list(plan.var_dims)
-    index = {m: k for k, m in enumerate(metrics)}
     total = sum(plan.real_points(c) for c in todo)
     t0 = last_commit = last_report = time.perf_counter()
     done_pts = 0
 
     def write(cid, outs):
-        items = [(m, key, np.asarray(outs[index[m]])) for m, key in plan.writes(cid)]
+        items = [(var, key, np.asarray(outs[k])) for k, var, key in plan.writes(cid)]
         writer.write(cid, items)
 
     try:
@@ -432,6 +495,9 @@ def dry_run(spec_or_path, store=None, *, float64=None, catalog=None, time_chunks
             jax.block_until_ready(compiled(*chunk_slices(plan, padded, cid)))
         per_chunk = (time.perf_counter() - t1) / n
     nbytes = plan.nbytes()
+    variables = {m: tuple(spec.axes[j].name for j in d) for m, d in plan.var_dims.items()}
+    if plan.elast_dims is not None:
+        variables[ELASTICITY_VAR] = plan.elasticity_meta().dims
     compute_s = per_chunk * plan.n_chunks
     write_s = nbytes / 1.5e9  # Blosc-LZ4 + file writes on the writer threads, ~1.5 GB/s
     return {
@@ -441,7 +507,7 @@ def dry_run(spec_or_path, store=None, *, float64=None, catalog=None, time_chunks
         "chunks": plan.chunks,
         "n_chunks": plan.n_chunks,
         "dtype": dtype,
-        "variables": {m: tuple(spec.axes[j].name for j in d) for m, d in plan.var_dims.items()},
+        "variables": variables,
         "bytes_uncompressed": nbytes,
         "compile_s": compile_s,
         "estimated_s": max(compute_s, write_s),
