@@ -1,6 +1,6 @@
 """Benchmarks of the gradient layer: elasticities vs forward, Pareto sets, boundary Newton.
 
-    python benchmarks/bench_gradients.py            # the figures in docs/performance-gradients.md
+    python benchmarks/bench_gradients.py            # the figures in docs/performance.md
     python benchmarks/bench_gradients.py --quick    # smaller sizes, a smoke run
 
 1. ``jit(vmap(evaluate))`` vs ``jit(vmap(elasticity_fn))`` (4 knobs) on the same points and

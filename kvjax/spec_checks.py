@@ -23,7 +23,7 @@ ELASTICITY_VAR = "elasticity"
 ELASTICITY_DIMS = ("metric", "knob")
 DEFAULT_BLOCK_POINTS = 65_536
 """Points per elasticity sub-block inside a chunk (``kvjax.sweep_elasticity``): measured
-16K-256K alike within noise, 1M slower, on XLA CPU (docs/performance-elasticity.md)."""
+16K-256K alike within noise, 1M slower, on XLA CPU (docs/performance.md)."""
 
 _KEYS = ("metrics", "wrt", "block_points")
 _LEAVES = leaf_paths()

@@ -6,7 +6,7 @@ knob) are computed the same way, but over sub-blocks of about ``block_points`` p
 by ``jax.lax.map``.  On XLA CPU whole 1M-point chunks ran 1.3-1.5x slower than blocks of
 16K-256K points (which were alike within the noise of a shared 2-core machine); batching the
 K tangents with ``jax.linearize`` + ``vmap`` was 2x slower (dense tangents)
-(docs/performance-elasticity.md).
+(docs/performance.md).
 
 A block is the trailing dims of the elasticity's (dependence-pruned) chunk shape that fit
 in ``block_points``, times a divisor of the next dim; the dims before it are walked by
