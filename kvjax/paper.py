@@ -197,13 +197,13 @@ CONVENTIONS = """\
 Yi-34B (catalog architecture: L=60, K=8 KV heads, H=128; the paper's round 34e9 parameters,
 68 GB of bf16 weights) on one A100-80GB SXM (312e12 FLOP/s dense bf16, 2.039e12 B/s HBM,
 80 GiB, PCIe 4.0 x16 at 32e9 B/s each way, catalog price). bf16 KV, batch 1, 250 output
-tokens, peak efficiency. Cells: kvjax (paper's figure). "no fit": the weights plus one user's
-KV exceed HBM, so latencies are NaN. The last block serves as many users as fit at the
-smallest TP degree (the paper's concurrent framework): long context costs most through lost
-concurrency. Prefill rows are the FLOP-bound time, shown even where
-the KV does not fit; the paper's prefill figures lie between the linear-only and the causal
-convention, and match the QK^T-only causal convention (Kaplan et al.'s 2 n_layer n_ctx d_attn
-per token, averaged over the causal mask) to 0.4% at 4K and 1.7% at 50K."""
+tokens, peak efficiency. Cells: kvjax (paper's figure). "no fit": the weights plus one
+user's KV exceed HBM, so latencies are NaN. Prefill rows are the FLOP-bound time, shown even
+where the KV does not fit. The paper's prefill figures lie between the linear-only and the
+causal convention, and match the QK^T-only causal convention (Kaplan et al.'s
+2 n_layer n_ctx d_attn per token, averaged over the causal mask) to 0.4% at 4K and 1.7% at
+50K. The last block serves as many users as fit at the smallest TP degree (the paper's
+concurrent framework): long context costs most through lost concurrency."""
 
 
 def report(markdown: bool = False) -> str:
