@@ -369,6 +369,21 @@ class SweepReport:
         return self.points / self.seconds if self.seconds > 0 else float("nan")
 
 
+def _dtype(spec, float64) -> str:
+    """The run's dtype: the flag if given (True/False), else the spec's."""
+    return "float64" if float64 else ("float32" if float64 is False else spec.dtype)
+
+
+def _compile(plan, cat):
+    """Build and compile the chunk kernel once: ``(compiled, padded axes, seconds)``.
+    Call inside the run's ``jax.enable_x64`` context."""
+    t0 = time.perf_counter()
+    kernel = build_kernel(plan, cat)
+    padded = padded_axes(plan)
+    first = [jnp.asarray(x) for x in chunk_slices(plan, padded, 0)]
+    return kernel.lower(*first).compile(), padded, time.perf_counter() - t0
+
+
 def run_sweep(
     spec_or_path,
     store,
@@ -402,7 +417,7 @@ def run_sweep(
 
     cat = _catalog(catalog)
     spec = load_spec(spec_or_path, catalog=cat)
-    dtype = "float64" if float64 else ("float32" if float64 is False else spec.dtype)
+    dtype = _dtype(spec, float64)
     path = Path(store)
     st.check_output(path, resume, overwrite, spec.source)
     plan = plan_sweep(spec, dtype)
@@ -414,12 +429,7 @@ def run_sweep(
         st.check_disk(plan, path, force)
 
     with jax.enable_x64(dtype == "float64"):
-        t0 = time.perf_counter()
-        kernel = build_kernel(plan, cat)
-        padded = padded_axes(plan)
-        first = [jnp.asarray(x) for x in chunk_slices(plan, padded, 0)]
-        compiled = kernel.lower(*first).compile()
-        compile_s = time.perf_counter() - t0
+        compiled, padded, compile_s = _compile(plan, cat)
         if not resuming:
             if path.exists():
                 st.remove(path)
@@ -480,15 +490,10 @@ def dry_run(spec_or_path, store=None, *, float64=None, catalog=None, time_chunks
     ``time_chunks`` chunks (no store is written)."""
     cat = _catalog(catalog)
     spec = load_spec(spec_or_path, catalog=cat)
-    dtype = "float64" if float64 else ("float32" if float64 is False else spec.dtype)
+    dtype = _dtype(spec, float64)
     plan = plan_sweep(spec, dtype)
     with jax.enable_x64(dtype == "float64"):
-        t0 = time.perf_counter()
-        kernel = build_kernel(plan, cat)
-        padded = padded_axes(plan)
-        first = [jnp.asarray(x) for x in chunk_slices(plan, padded, 0)]
-        compiled = kernel.lower(*first).compile()
-        compile_s = time.perf_counter() - t0
+        compiled, padded, compile_s = _compile(plan, cat)
         n = min(time_chunks, plan.n_chunks)
         t1 = time.perf_counter()
         for cid in range(n):
