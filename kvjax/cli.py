@@ -9,6 +9,7 @@ import argparse
 import math
 import sys
 
+from . import cli_grad, cli_sweep
 from .errors import InputError
 
 
@@ -99,12 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["models", "hardware"])
     p.set_defaults(func=_cmd_list)
 
-    for name in ("cli_sweep", "cli_grad"):
-        try:
-            mod = __import__(f"kvjax.{name}", fromlist=["add_commands"])
-        except ImportError:  # pragma: no cover - during development only
-            continue
-        mod.add_commands(sub)
+    cli_sweep.add_commands(sub)
+    cli_grad.add_commands(sub)
     return parser
 
 
@@ -122,7 +119,8 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("kvjax: interrupted", file=sys.stderr)
+        hint = " (resume with --resume)" if args.command == "sweep" else ""
+        print(f"kvjax: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -154,23 +154,11 @@ def cmd_info(args, argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m kvjax.cli_sweep sweep|info ...`` (the same as ``kvjax sweep|info``)."""
-    import argparse
+    """``python -m kvjax.cli_sweep sweep|info ...``: the same as ``kvjax sweep|info`` (the
+    target of the re-exec above, which must not go through the console script again)."""
+    from .cli import main as cli_main
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="kvjax")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        if args.func is cmd_sweep:
-            return int(cmd_sweep(args, argv) or 0)
-        return int(args.func(args) or 0)
-    except InputError as e:
-        print(f"kvjax {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("kvjax: interrupted (resume with --resume)", file=sys.stderr)
-        return 130
+    return cli_main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
