@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .roofline import kink_min
 from .types import Scenario
 
 
@@ -112,7 +113,7 @@ def kv_tokens_kept(s: Scenario, tokens):
     """
     m = s.model
     f = m.windowed_layer_fraction
-    per_layer = (1.0 - f) * tokens + f * jnp.minimum(tokens, m.window_tokens)
+    per_layer = (1.0 - f) * tokens + f * kink_min(tokens, m.window_tokens)
     return s.workload.kv_token_keep * per_layer
 
 
@@ -126,7 +127,7 @@ def kv_shards(s: Scenario):
     each device holds the whole cache; DeepSeek-V3 (MLA) at TP = 8: 1.
     """
     m = s.model
-    heads = jnp.minimum(s.workload.tp, m.n_kv_heads * s.workload.kv_head_keep)
+    heads = kink_min(s.workload.tp, m.n_kv_heads * s.workload.kv_head_keep)
     return jnp.where(m.kv_latent_dim > 0, 1.0, jnp.maximum(heads, 1.0))
 
 

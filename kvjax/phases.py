@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from . import memory as mem
-from .roofline import ring_allreduce_s
+from .roofline import kink_max, kink_min, ring_allreduce_s
 from .types import Scenario
 
 ACTIVATION_BYTES = 2.0
@@ -52,7 +52,7 @@ def attended_tokens(s: Scenario, tokens):
     """
     m = s.model
     f = m.windowed_layer_fraction
-    return (1.0 - f) * tokens + f * jnp.minimum(tokens, m.window_tokens)
+    return (1.0 - f) * tokens + f * kink_min(tokens, m.window_tokens)
 
 
 # ----------------------------------------------------------------------------- prefill
@@ -71,7 +71,7 @@ def prefill_attention_flop(s: Scenario):
     m, w = s.model, s.workload
     t = w.context_tokens
     f = m.windowed_layer_fraction
-    seen = (1.0 - f) * w.attention_mask_fraction * t + f * jnp.minimum(
+    seen = (1.0 - f) * w.attention_mask_fraction * t + f * kink_min(
         w.attention_mask_fraction * t, m.window_tokens
     )
     return 4.0 * m.n_layers * m.n_heads * m.head_dim * t * seen
@@ -112,7 +112,7 @@ def prefill_comm_s(s: Scenario):
 
 def prefill_time_s(s: Scenario):
     """``max(compute, memory) + comm`` of the prefill, s, whether or not the KV fits."""
-    return jnp.maximum(prefill_compute_s(s), prefill_memory_s(s)) + prefill_comm_s(s)
+    return kink_max(prefill_compute_s(s), prefill_memory_s(s)) + prefill_comm_s(s)
 
 
 def prefill_s(s: Scenario):
@@ -172,7 +172,7 @@ def decode_step_parts_at(s: Scenario, batch):
 def decode_step_s_at(s: Scenario, batch):
     """One decode step at ``batch`` users, s: ``max(compute, memory) + comm`` (no NaN mask)."""
     compute, memory, comm = decode_step_parts_at(s, batch)
-    return jnp.maximum(compute, memory) + comm
+    return kink_max(compute, memory) + comm
 
 
 def decode_step_bytes(s: Scenario):

@@ -13,13 +13,28 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 
+def kink_max(a, b):
+    """``max(a, b)`` whose derivative at a tie is ``a``'s: one-sided, where ``jnp.maximum``
+    would average the two sides (e.g. -0.5 for decode time vs bandwidth at the ridge).
+
+    Away from a tie it is exactly ``jnp.maximum``.  kvjax passes the compute side first, so
+    at the ridge a derivative says "compute-bound", as the regime codes do.
+    """
+    return jnp.where(a >= b, a, b)
+
+
+def kink_min(a, b):
+    """``min(a, b)`` whose derivative at a tie is ``a``'s (see ``kink_max``)."""
+    return jnp.where(a <= b, a, b)
+
+
 def roofline_s(flop, n_bytes, flop_per_s, bytes_per_s):
     """Lower-bound time of a kernel, s: ``max(flop / flop_per_s, n_bytes / bytes_per_s)``.
 
     Example: 2.72e14 FLOP and 68e9 B on an A100 (312e12 FLOP/s, 2.039e12 B/s):
     max(0.872 s, 0.0334 s) = 0.872 s, compute-bound.
     """
-    return jnp.maximum(flop / flop_per_s, n_bytes / bytes_per_s)
+    return kink_max(flop / flop_per_s, n_bytes / bytes_per_s)
 
 
 def ring_allreduce_s(message_bytes, devices, link_bytes_per_s, step_latency_s):

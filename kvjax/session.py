@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from . import memory as mem
 from . import phases as ph
+from .roofline import kink_min
 from .types import Scenario
 
 REGIMES = {
@@ -32,7 +33,7 @@ REGIMES = {
 
 def resident_batch(s: Scenario):
     """Decode batch actually resident: ``min(batch, concurrency)`` (real-valued)."""
-    return jnp.minimum(s.workload.batch, mem.concurrency(s))
+    return kink_min(s.workload.batch, mem.concurrency(s))
 
 
 def swap_fraction(s: Scenario):

@@ -138,3 +138,19 @@ def test_moe_touches_expected_distinct_experts():
     d = scenario(YI_34B)
     assert float(costs.expected_experts_touched(d, 7.0)) == 1.0
     assert float(jax.grad(lambda b: costs.expected_experts_touched(d, b))(7.0)) == 0.0
+
+
+def test_kinks_are_one_sided():
+    """At an exact tie the derivative is one side's (compute first), never the average."""
+    from kvjax.roofline import roofline_s
+
+    # 2 FLOP at 1 FLOP/s and 2 B at 1 B/s: both 2 s, a tie
+    d_bw = jax.grad(lambda bw: roofline_s(2.0, 2.0, 1.0, bw))(1.0)
+    d_fl = jax.grad(lambda fl: roofline_s(2.0, 2.0, fl, 1.0))(1.0)
+    assert float(d_bw) == 0.0 and float(d_fl) == -2.0  # the compute side: -2, and 0 for bytes
+    # a window exactly at the context: the context's side (slope 1 for the windowed share)
+    s = scenario(context_tokens=4096.0).replace(
+        model=YI_34B.replace(window_tokens=4096.0, windowed_layer_fraction=1.0)
+    )
+    g = jax.grad(lambda t: costs.kv_tokens_kept(s, t))(4096.0)
+    assert float(g) == 1.0
