@@ -73,18 +73,25 @@ def _assert_identical(a, b):
     assert st.chunk_file_bytes(a) == st.chunk_file_bytes(b)
 
 
-def test_kill_and_resume_is_bit_identical(tmp_path):
+def run_whole_and_killed(tmp_path, spec_text: str):
+    """Write ``spec_text``, run it uninterrupted into ``whole.zarr`` and SIGKILL a second run
+    into ``broken.zarr`` once some chunks are done: ``(spec_path, whole, broken, n_done,
+    n_total)``."""
     spec_path = tmp_path / "resume.toml"
-    spec_path.write_text(SPEC)
+    spec_path.write_text(spec_text)
     whole, broken = tmp_path / "whole.zarr", tmp_path / "broken.zarr"
     run_sweep(spec_path, whole)
-
     proc = _start(spec_path, broken)
     rc = _kill_when_some_done(proc, broken)
     assert rc == -signal.SIGKILL, "the run finished before it could be killed"
     n_total = st.read_attrs(broken)["kvjax_n_chunks"]
     n_done = len(st.done_chunks(broken))
     assert 0 < n_done < n_total
+    return spec_path, whole, broken, n_done, n_total
+
+
+def test_kill_and_resume_is_bit_identical(tmp_path):
+    spec_path, whole, broken, n_done, n_total = run_whole_and_killed(tmp_path, SPEC)
     assert st.read_attrs(broken)[st.STATUS_KEY] == "incomplete"
     assert info(broken)["status"] == "incomplete" and info(broken)["chunks_done"] == n_done
     with pytest.raises(InputError, match="incomplete"):

@@ -4,15 +4,12 @@ points, and kill/resume still bit-identical."""
 
 from __future__ import annotations
 
-import signal
-
 import jax
 import numpy as np
 import pytest
-from test_resume import _assert_identical, _kill_when_some_done, _start
+from test_resume import _assert_identical, run_whole_and_killed
 
 from kvjax import catalog
-from kvjax import store as st
 from kvjax.cli import main
 from kvjax.dataset import info, open_sweep
 from kvjax.errors import InputError
@@ -241,15 +238,7 @@ RESUME = (
 
 
 def test_kill_and_resume_bit_identical(tmp_path):
-    spec_path = tmp_path / "r.toml"
-    spec_path.write_text(RESUME)
-    whole, broken = tmp_path / "whole.zarr", tmp_path / "broken.zarr"
-    run_sweep(spec_path, whole)
-    proc = _start(spec_path, broken)
-    rc = _kill_when_some_done(proc, broken)
-    assert rc == -signal.SIGKILL, "the run finished before it could be killed"
-    n_total = st.read_attrs(broken)["kvjax_n_chunks"]
-    assert 0 < len(st.done_chunks(broken)) < n_total
+    spec_path, whole, broken, _, _ = run_whole_and_killed(tmp_path, RESUME)
     run_sweep(spec_path, broken, resume=True)
     _assert_identical(whole, broken)
     assert open_sweep(broken).elasticity.dims[:2] == ("metric", "knob")
