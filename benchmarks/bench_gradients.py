@@ -19,16 +19,21 @@ import time
 
 import jax
 import jax.numpy as jnp
+import kvjax.analysis  # noqa: F401 - registers ds.kv
 import numpy as np
 import xarray as xr
 
-import kvjax.accessor  # noqa: F401 - registers ds.kv
 from kvjax import catalog
-from kvjax.boundary import find_boundary
-from kvjax.frontier import pareto_blocks, pareto_front
-from kvjax.metrics import DEFAULT_METRICS, METRICS, evaluate
-from kvjax.sensitivity import elasticity_columns_fn, elasticity_fn
-from kvjax.types import Scenario, Workload
+from kvjax.analysis import find_boundary, pareto_blocks, pareto_front
+from kvjax.model import (
+    DEFAULT_METRICS,
+    METRICS,
+    Scenario,
+    Workload,
+    elasticity_columns_fn,
+    elasticity_fn,
+    evaluate,
+)
 
 FLOAT_DEFAULTS = tuple(m for m in DEFAULT_METRICS if METRICS[m].kind == "float")
 KNOBS4 = (

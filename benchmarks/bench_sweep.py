@@ -52,7 +52,7 @@ def compute_bench(spec, n_chunks: int, repeats: int):
     import numpy as np
     from numpy_metrics import NumpyKernel, check_numpy_equals_jax, python_points
 
-    from kvjax.metrics import METRICS
+    from kvjax.model import METRICS
     from kvjax.sweep import build_kernel, chunk_slices, padded_axes, plan_sweep
 
     plan = plan_sweep(spec)
@@ -132,7 +132,7 @@ def end_to_end(spec_path: str, out_dir: str):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--cli"]:  # the end-to-end child: `kvjax sweep ...`
-        from kvjax.cli_sweep import main as cli_main
+        from kvjax.cli import main as cli_main
 
         rc = cli_main(argv[1:])
         status = Path("/proc/self/status").read_text()
@@ -153,8 +153,8 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    from kvjax.metrics import METRICS
-    from kvjax.spec import load_spec
+    from kvjax.model import METRICS
+    from kvjax.sweep import load_spec
 
     if args.quick:
         args.chunks, args.repeats = 8, 1

@@ -74,8 +74,7 @@ def spec_text(metrics: str, n_context: int, block: int | None) -> str:
 
 
 def compiled_kernel(text: str):
-    from kvjax.spec import parse_text
-    from kvjax.sweep import build_kernel, chunk_slices, padded_axes, plan_sweep
+    from kvjax.sweep import build_kernel, chunk_slices, padded_axes, parse_text, plan_sweep
 
     plan = plan_sweep(parse_text(text, "bench.toml"))
     padded = padded_axes(plan)
@@ -141,7 +140,7 @@ def main(argv=None) -> int:
 
     import jax
 
-    from kvjax.spec_checks import DEFAULT_BLOCK_POINTS
+    from kvjax.sweep import DEFAULT_BLOCK_POINTS
 
     block = args.block or DEFAULT_BLOCK_POINTS
     n_points = 12 * 24 * 8 * args.contexts

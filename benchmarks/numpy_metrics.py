@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import types
 
 import numpy as np
 
-from kvjax import memory, phases, roofline, session
-from kvjax.metrics import METRICS
-from kvjax.sweep import _GROUPS, _base_leaves, _stacked
-from kvjax.types import Scenario
+import kvjax.model  # noqa: F401  (loads the modules below)
+from kvjax.model import METRICS, scenario_from_leaves
+from kvjax.sweep import base_leaves, catalog_axis_leaves
 
-_MODULES = (memory, phases, roofline, session)
+# The private modules that hold the cost code; their module-level ``jnp`` is rebound.
+_MODULES = tuple(
+    sys.modules[f"kvjax.model.{m}"] for m in ("_numerics", "_memory", "_phases", "_session")
+)
 
 PYMATH = types.SimpleNamespace(
     where=lambda c, a, b: a if c else b,
@@ -38,15 +41,19 @@ PYMATH = types.SimpleNamespace(
 
 @contextlib.contextmanager
 def namespace(ns):
-    """Evaluate the cost functions with ``ns`` (``numpy`` or ``PYMATH``) in place of jnp."""
-    saved = [m.jnp for m in _MODULES]
+    """Evaluate the cost functions with ``ns`` (``numpy`` or ``PYMATH``) in place of jnp
+    (``clamp_min``, a ``jax.custom_jvp``, becomes ``ns.maximum``: its value)."""
+    names = ("jnp", "clamp_min")
+    saved = [{n: getattr(m, n) for n in names if hasattr(m, n)} for m in _MODULES]
     try:
-        for m in _MODULES:
-            m.jnp = ns
+        for m, old in zip(_MODULES, saved, strict=True):
+            for n in old:
+                setattr(m, n, ns if n == "jnp" else ns.maximum)
         yield
     finally:
-        for m, j in zip(_MODULES, saved, strict=True):
-            m.jnp = j
+        for m, old in zip(_MODULES, saved, strict=True):
+            for n, v in old.items():
+                setattr(m, n, v)
 
 
 class NumpyKernel:
@@ -58,13 +65,12 @@ class NumpyKernel:
         cat = catalog or default_catalog
         self.plan = plan
         self.dtype = np.dtype(plan.dtype)
-        self.base = {p: self.dtype.type(v) for p, v in _base_leaves(plan.spec, cat).items()}
+        self.base = {p: self.dtype.type(v) for p, v in base_leaves(plan.spec, cat).items()}
         self.stacks = {
-            j: {p: v.astype(self.dtype) for p, v in _stacked(a, cat).items()}
+            j: {p: v.astype(self.dtype) for p, v in catalog_axis_leaves(plan.spec, a, cat).items()}
             for j, a in enumerate(plan.spec.axes)
             if a.kind != "leaf"
         }
-        self.axis_leaves = [plan.spec.axis_leaves(a) for a in plan.spec.axes]
 
     def __call__(self, *slices):
         plan, nd = self.plan, len(self.plan.spec.axes)
@@ -76,12 +82,9 @@ class NumpyKernel:
             if a.kind == "leaf":
                 values[a.leaf] = x.astype(self.dtype)
             else:
-                for p in self.axis_leaves[j]:
-                    values[p] = self.stacks[j][p][x]
-        s = Scenario(**{
-            g: cls(**{n: values[f"{g}.{n}"] for n in cls.leaf_names()})
-            for g, cls in _GROUPS.items()
-        })  # fmt: skip
+                for p, stacked in self.stacks[j].items():
+                    values[p] = stacked[x]
+        s = scenario_from_leaves(values)
         outs = []
         with np.errstate(all="ignore"), namespace(np):
             for m, dims in plan.var_dims.items():
@@ -99,9 +102,12 @@ def python_points(plan, n_points: int, catalog=None):
     from kvjax import catalog as default_catalog
 
     cat = catalog or default_catalog
-    base = _base_leaves(plan.spec, cat)
-    stacks = {j: _stacked(a, cat) for j, a in enumerate(plan.spec.axes) if a.kind != "leaf"}
-    axis_leaves = [plan.spec.axis_leaves(a) for a in plan.spec.axes]
+    base = base_leaves(plan.spec, cat)
+    stacks = {
+        j: catalog_axis_leaves(plan.spec, a, cat)
+        for j, a in enumerate(plan.spec.axes)
+        if a.kind != "leaf"
+    }
     fns = [METRICS[m].fn for m in plan.var_dims]
     out = []
     with namespace(PYMATH):
@@ -112,12 +118,9 @@ def python_points(plan, n_points: int, catalog=None):
                 if a.kind == "leaf":
                     values[a.leaf] = float(a.values[idx[j]])
                 else:
-                    for p in axis_leaves[j]:
-                        values[p] = float(stacks[j][p][idx[j]])
-            s = Scenario(**{
-                g: cls(**{n: values[f"{g}.{n}"] for n in cls.leaf_names()})
-                for g, cls in _GROUPS.items()
-            })  # fmt: skip
+                    for p, stacked in stacks[j].items():
+                        values[p] = float(stacked[idx[j]])
+            s = scenario_from_leaves(values)
             row = []
             for f in fns:
                 try:

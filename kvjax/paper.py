@@ -13,15 +13,14 @@ Conventions (stated in the printed table and in ``docs/cost-model.md``):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import jax
 
 from . import catalog
-from .metrics import evaluate
-from .phases import prefill_compute_s
-from .types import Scenario, Workload
+from ._format import columns, sig
+from .costs import prefill_compute_s
+from .model import Scenario, Workload, evaluate
 from .units import GiB
 
 CONTEXTS = (4_000, 50_000, 100_000, 1_000_000)
@@ -58,20 +57,6 @@ class Row:
     label: str
     values: tuple  # one per context
     paper: tuple  # one per context (str or None)
-
-
-def _fmt(x, digits=4) -> str:
-    if isinstance(x, str):
-        return x
-    if x is None:
-        return "-"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if not math.isfinite(x):
-        return "no fit" if math.isnan(x) else "inf"
-    if abs(x) >= 1e5:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
 
 
 def smallest_tp(context_tokens: float, choices=(1, 2, 4, 8)):
@@ -179,9 +164,9 @@ def render(rows: list[Row], markdown: bool = False) -> str:
     for r in rows:
         cells = []
         for v, p in zip(r.values, r.paper):
-            cell = _fmt(v)
+            cell = sig(v)
             if p is not None:
-                cell += f" ({_fmt(p)})"
+                cell += f" ({sig(p)})"
             cells.append(cell)
         body.append([r.label] + cells)
     if markdown:
@@ -189,8 +174,8 @@ def render(rows: list[Row], markdown: bool = False) -> str:
         lines += ["| " + " | ".join(b) + " |" for b in body]
         return "\n".join(lines)
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])
+    rule = ["-" * w for w in widths]
+    return "\n".join(columns([list(c) for c in zip(head, rule, *body)], align="left"))
 
 
 CONVENTIONS = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvjax.types import Hardware, Model, Scenario, Workload
+from kvjax.model import Hardware, Model, Scenario, Workload
 
 # Yi-34B, the paper's model: config.json of 01-ai/Yi-34B-200K (60 layers, hidden 7168,
 # 56 heads, 8 KV heads, head dim 128); 34e9 parameters as the paper rounds them (68 GB bf16).
@@ -106,7 +106,8 @@ SMOOTH_POINTS = {
         kv_bits=8.0,
     ),
     "gemma-2-9b-b2": scenario(
-        GEMMA_2_9B, A100_80GB, context_tokens=3000.0, batch=2.0, kv_bits=8.0, kv_token_keep=0.7
+        GEMMA_2_9B, A100_80GB, context_tokens=3000.0, batch=2.0, tp=2.0, kv_bits=8.0,
+        kv_token_keep=0.7,
     ),
 }
 
@@ -114,3 +115,19 @@ SMOOTH_POINTS = {
 @pytest.fixture(params=sorted(SMOOTH_POINTS))
 def smooth_point(request):
     return SMOOTH_POINTS[request.param]
+
+
+def chunk_file_bytes(path) -> dict[str, bytes]:
+    """Every chunk file of a store as ``{relative key: bytes}`` (for bit-for-bit checks)."""
+    from pathlib import Path
+
+    from kvjax.sweep import DONE_LOG
+
+    root = Path(path)
+    meta = DONE_LOG.split("/")[0]
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and "/c/" in f"/{rel}" and not rel.startswith(meta):
+            out[rel] = p.read_bytes()
+    return out

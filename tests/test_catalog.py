@@ -10,7 +10,7 @@ import pytest
 
 from kvjax import catalog
 from kvjax.errors import InputError
-from kvjax.types import Hardware, Model
+from kvjax.model import Hardware, Model
 
 REQUIRED_MODELS = (
     "yi-34b llama-2-7b llama-2-13b llama-2-70b llama-3.1-8b llama-3.1-70b llama-3.1-405b "
@@ -192,8 +192,10 @@ def test_good_temp_files_load(tmp_path):
         ("models", {"n_layer": "4"}, [], "n_layer = 4: unknown field; did you mean 'n_layers'"),
         ("models", {"d_model": '"big"'}, [], "d_model = 'big': not a number"),
         ("models", {"d_model": "true"}, [], "d_model = True: not a number"),
-        ("models", {"head_dim": "-16"}, [], "head_dim = -16: negative"),
-        ("models", {"n_heads": "0"}, [], "n_heads = 0: must be > 0"),
+        ("models", {"head_dim": "-16"}, [], "head_dim = -16: outside the valid domain of "
+         "model.head_dim: (0, inf)"),
+        ("models", {"n_heads": "0"}, [], "n_heads = 0: outside the valid domain of "
+         "model.n_heads: [1, inf)"),
         ("models", {"params_total": "inf"}, [], "params_total = inf: not finite"),
         ("models", {"params_total": "nan"}, [], "params_total = nan: not finite"),
         ("models", {"n_kv_heads": "8"}, [], "n_kv_heads = 8: exceeds n_heads"),
@@ -203,13 +205,16 @@ def test_good_temp_files_load(tmp_path):
             [],
             "experts_per_token = 3: exceeds n_experts",
         ),
-        ("models", {"windowed_layer_fraction": "1.5"}, [], "= 1.5: outside [0, 1]"),
-        ("models", {"windowed_layer_fraction": "-0.1"}, [], "= -0.1: negative"),
+        ("models", {"windowed_layer_fraction": "1.5"}, [], "= 1.5: outside the valid domain of "
+         "model.windowed_layer_fraction: [0, 1]"),
+        ("models", {"windowed_layer_fraction": "-0.1"}, [], "= -0.1: outside the valid domain"),
         ("models", {}, ["source"], "source: missing source URL"),
         ("models", {"source": '"model card"'}, [], "must be an http(s) URL"),
         ("hardware", {"hbm_gb": "16"}, [], "both hbm_gib and hbm_gb"),
         ("hardware", {}, ["hbm_gib"], "neither hbm_gib nor hbm_gb"),
-        ("hardware", {"hbm_gb_per_s": "0"}, [], "hbm_gb_per_s = 0: must be > 0"),
+        ("hardware", {"hbm_gb_per_s": "0"}, [], "hbm_gb_per_s = 0: outside the valid domain "
+         "of hardware.hbm_bytes_per_s"),
+        ("models", {"d_ff": "0"}, [], "d_ff = 0: must be > 0"),
         ("hardware", {"bf16_tflops": "1"}, [], "did you mean 'bf16_tflop_per_s'"),
         ("hardware", {}, ["source"], "source: missing source URL"),
         ("hardware", {"sources": '{ usd_per_hr = "x" }'}, [], "did you mean 'usd_per_hour'"),

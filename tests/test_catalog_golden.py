@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from kvjax import catalog, costs
-from kvjax.types import Scenario, Workload
+from kvjax.model import Scenario, Workload
 
 GOLDEN = {
     # 01-ai/Yi-34B-200K config.json: 60 layers, 8 KV heads, head dim 7168 / 56 = 128;

@@ -174,7 +174,7 @@ def sweep_store(tmp_path_factory):
 
 def _scenario(model, hardware, context, batch):
     from kvjax import catalog
-    from kvjax.types import Scenario, Workload
+    from kvjax.model import Scenario, Workload
 
     w = Workload(context_tokens=float(context), batch=float(batch), output_tokens=250.0)
     return Scenario(catalog.load_model(str(model)), catalog.load_hardware(str(hardware)), w)
@@ -190,8 +190,8 @@ def _each(saved, dim):
 def test_boundary_fits_one_printed_saved_and_tight(capsys, sweep_store, tmp_path):
     import jax
 
-    from kvjax import memory as mem
-    from kvjax.boundary import check_condition
+    from kvjax import costs as mem
+    from kvjax.analysis import check_condition
 
     out_path = tmp_path / "cap.zarr"
     rc, out, err = _run(capsys, ["frontier", str(sweep_store), "--boundary", "context",
@@ -220,7 +220,7 @@ def test_boundary_fits_one_printed_saved_and_tight(capsys, sweep_store, tmp_path
 def test_boundary_prefill_slo_with_target(capsys, sweep_store, tmp_path):
     import jax
 
-    from kvjax import phases as ph
+    from kvjax import costs as ph
 
     out_path = tmp_path / "slo.zarr"
     rc, out, _ = _run(capsys, ["frontier", str(sweep_store), "--boundary", "context",
@@ -241,7 +241,7 @@ def test_boundary_decode_compute_bound_along_batch(capsys, sweep_store, tmp_path
     from test_boundary import closed_form_batch
 
     from kvjax import catalog
-    from kvjax import phases as ph
+    from kvjax import costs as ph
 
     out_path = tmp_path / "edge.zarr"
     rc, out, _ = _run(capsys, ["frontier", str(sweep_store), "--boundary", "batch",
@@ -303,7 +303,7 @@ def test_boundary_bad_input_exits_2_with_one_line(capsys, sweep_store, args, mes
 def test_boundary_refuses_incomplete_and_non_sweep_stores(capsys, sweep_store, store, tmp_path):
     import shutil
 
-    from kvjax import store as st
+    from kvjax.sweep import _zarr_writer as st
 
     partial = tmp_path / "partial.zarr"
     shutil.copytree(sweep_store, partial)

@@ -12,8 +12,7 @@ import pytest
 from conftest import A100_80GB, SMOOTH_POINTS, YI_34B, scenario
 
 from kvjax import costs
-from kvjax.metrics import METRICS, evaluate
-from kvjax.types import leaf_paths, replace_leaf
+from kvjax.model import METRICS, evaluate, leaf_paths, replace_leaf
 
 FLOAT_METRICS = sorted(n for n, m in METRICS.items() if m.kind == "float")
 SMOOTH_METRICS = [n for n in FLOAT_METRICS if n != "concurrency_floor"]  # floor: a step
@@ -142,7 +141,7 @@ def test_moe_touches_expected_distinct_experts():
 
 def test_kinks_are_one_sided():
     """At an exact tie the derivative is one side's (compute first), never the average."""
-    from kvjax.roofline import roofline_s
+    from kvjax.costs import roofline_s
 
     # 2 FLOP at 1 FLOP/s and 2 B at 1 B/s: both 2 s, a tie
     d_bw = jax.grad(lambda bw: roofline_s(2.0, 2.0, 1.0, bw))(1.0)

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import kvjax.accessor  # noqa: F401 - registers ds.kv
+import kvjax.analysis  # noqa: F401 - registers ds.kv
+from kvjax.analysis import pareto_blocks, pareto_front, pareto_mask
 from kvjax.errors import InputError
-from kvjax.frontier import pareto_blocks, pareto_front, pareto_mask
 
 
 def brute(f: np.ndarray) -> np.ndarray:

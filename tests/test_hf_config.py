@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from kvjax import catalog
+from kvjax.catalog import SUPPORTED, model_from_hf_config
 from kvjax.errors import InputError
-from kvjax.hf_config import SUPPORTED, model_from_hf_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hf"
 

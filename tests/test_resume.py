@@ -11,11 +11,13 @@ import time
 
 import numpy as np
 import pytest
+from conftest import chunk_file_bytes
 
-from kvjax import store as st
-from kvjax.dataset import info, open_sweep
 from kvjax.errors import InputError
-from kvjax.sweep import run_sweep
+from kvjax.sweep import _zarr_writer as st
+from kvjax.sweep import info, open_sweep, run_sweep
+
+pytestmark = pytest.mark.slow  # subprocesses killed and resumed: seconds each (CI runs them)
 
 # 2.4M points in 120 chunks, done records committed every 20 ms: killed midway.
 SPEC = """
@@ -41,7 +43,7 @@ points = 20000
 
 
 def _start(spec_path, store, *extra):
-    cmd = [sys.executable, "-m", "kvjax.cli_sweep", "sweep", str(spec_path), "-o", str(store),
+    cmd = [sys.executable, "-m", "kvjax", "sweep", str(spec_path), "-o", str(store),
            "--quiet", *extra]  # fmt: skip
     env = dict(os.environ, KVJAX_COMMIT_INTERVAL_S="0.02")
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -70,7 +72,7 @@ def _assert_identical(a, b):
         assert va.dtype == vb.dtype and va.shape == vb.shape, name
         assert np.array_equal(va, vb, equal_nan=va.dtype.kind == "f"), name
         assert da[name].attrs == db[name].attrs, name
-    assert st.chunk_file_bytes(a) == st.chunk_file_bytes(b)
+    assert chunk_file_bytes(a) == chunk_file_bytes(b)
 
 
 def run_whole_and_killed(tmp_path, spec_text: str):

@@ -11,19 +11,20 @@ import pytest
 from conftest import A100_80GB, SMOOTH_POINTS, YI_34B, scenario
 
 from kvjax.errors import InputError
-from kvjax.metrics import METRICS
-from kvjax.sensitivity import (
-    FLOAT_METRICS,
+from kvjax.model import (
     KNOBS,
-    check_leaf_paths,
+    METRICS,
     elasticity,
     elasticity_fn,
     elasticity_tree,
+    get_leaf,
     metric_vector_fn,
     ranked,
+    replace_leaf,
+    resolve_leaves,
 )
-from kvjax.types import get_leaf, replace_leaf
 
+FLOAT_METRICS = tuple(n for n, i in METRICS.items() if i.kind == "float")
 SMOOTH_METRICS = tuple(m for m in FLOAT_METRICS if m != "concurrency_floor")
 
 
@@ -190,4 +191,4 @@ def test_bad_names_raise_one_line_input_errors(metrics, wrt, message):
 
 
 def test_bare_leaf_names_resolve():
-    assert check_leaf_paths(["kv_bits", "hbm_bytes"]) == ("workload.kv_bits", "hardware.hbm_bytes")
+    assert resolve_leaves(["kv_bits", "hbm_bytes"]) == ("workload.kv_bits", "hardware.hbm_bytes")

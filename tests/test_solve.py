@@ -8,10 +8,9 @@ import jax
 import pytest
 from conftest import A100_80GB, YI_34B
 
+from kvjax.analysis import KV_AXES, make_path, solve
 from kvjax.errors import InputError
-from kvjax.metrics import METRICS
-from kvjax.solve import KV_AXES, make_path, solve
-from kvjax.types import Scenario, Workload, get_leaf, replace_leaf
+from kvjax.model import METRICS, Scenario, Workload, get_leaf, replace_leaf
 
 
 def _pair(context, reference=4000.0, **workload):
@@ -107,7 +106,7 @@ def test_water_filling_respects_bounds():
         ("kv_bitz", "concurrency", None, "unknown scenario leaf"),
         ("model.n_layers", "concurrency", None, "not a solver knob"),
         ("kv", "fits", None, "not a float metric"),
-        ("kv", "usd_per_token", None, "unknown objective"),
+        ("kv", "usd_per_token", None, "objective = 'usd_per_token': unknown metric"),
         ("kv_bits", "concurrency", {"kv_bits": 32.0}, "must be in"),
         ("hbm_bytes", "concurrency", {"hbm_bytes": 1.0}, "must be >="),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvjax import spec as sp
+from kvjax import sweep as sp
 from kvjax.errors import InputError
 
 BASE = """
@@ -46,7 +46,7 @@ def test_builtin_spec_files_match_package_copies():
 
     root = Path(__file__).parent.parent / "sweeps"
     for p in root.glob("*.toml"):
-        packaged = resources.files("kvjax") / "_sweeps" / p.name
+        packaged = resources.files("kvjax.sweep") / "specs" / p.name
         assert packaged.read_text() == p.read_text(), p.name
 
 

@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 import zarr
 
-from kvjax import store as st
-from kvjax.dataset import completeness, open_sweep
 from kvjax.errors import InputError
-from kvjax.spec import parse_text
-from kvjax.sweep import run_sweep
+from kvjax.sweep import _zarr_writer as st
+from kvjax.sweep import completeness, open_sweep, parse_text, run_sweep
 
 SPEC = """
 metrics = ["kv_bytes_per_user", "decode_step_s", "fits", "decode_regime"]
@@ -113,11 +111,11 @@ def _peak_rss_mb(spec_path, store):
     import subprocess
     import sys
 
-    from kvjax.cli_sweep import GLIBC_TUNABLES
+    from kvjax.cli._sweep import GLIBC_TUNABLES
 
     code = (
         "import sys\n"
-        "from kvjax.cli_sweep import main\n"
+        "from kvjax.cli import main\n"
         f"rc = main(['sweep', {str(spec_path)!r}, '-o', {str(store)!r}, '--quiet'])\n"
         "hwm = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
         "print(hwm)\n"
@@ -129,11 +127,12 @@ def _peak_rss_mb(spec_path, store):
     return int(proc.stdout.split()[-1]) / 1024  # kB -> MB
 
 
+@pytest.mark.slow  # two sweep subprocesses (CI runs it)
 def test_peak_memory_bounded_by_chunk_not_grid(tmp_path):
     """1.07e8 points (1.9 GB of outputs) peak about as high as 1.5e7 points in the same chunks."""
     from importlib import resources
 
-    text = (resources.files("kvjax") / "_sweeps" / "benchmark-100m.toml").read_text()
+    text = (resources.files("kvjax.sweep") / "specs" / "benchmark-100m.toml").read_text()
     big = tmp_path / "big.toml"
     big.write_text(text)
     small = tmp_path / "small.toml"

@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 
 from kvjax import catalog
-from kvjax.dataset import open_sweep
-from kvjax.metrics import METRICS, evaluate
-from kvjax.spec import parse_text
-from kvjax.sweep import chunk_shape, metric_leaves, plan_sweep, run_sweep
-from kvjax.types import Scenario, Workload
+from kvjax.model import METRICS, Scenario, Workload, evaluate
+from kvjax.sweep import chunk_shape, metric_leaves, open_sweep, parse_text, plan_sweep, run_sweep
 
 SPEC = """
 name = "small"

@@ -1,5 +1,5 @@
 """Elasticities inside sweeps: the ``[elasticity]`` spec section, the stored ``elasticity``
-variable (dims, coords, attrs, values equal ``kvjax.sensitivity``), NaN at infeasible
+variable (dims, coords, attrs, values equal ``kvjax.model.elasticity``), NaN at infeasible
 points, and kill/resume still bit-identical."""
 
 from __future__ import annotations
@@ -11,13 +11,19 @@ from test_resume import _assert_identical, run_whole_and_killed
 
 from kvjax import catalog
 from kvjax.cli import main
-from kvjax.dataset import info, open_sweep
 from kvjax.errors import InputError
-from kvjax.sensitivity import elasticity
-from kvjax.spec import parse_text
-from kvjax.sweep import dry_run, elasticity_leaves, metric_leaves, plan_sweep, run_sweep
-from kvjax.sweep_elasticity import block_split
-from kvjax.types import Scenario, Workload
+from kvjax.model import Scenario, Workload, elasticity
+from kvjax.sweep import (
+    block_split,
+    dry_run,
+    elasticity_leaves,
+    info,
+    metric_leaves,
+    open_sweep,
+    parse_text,
+    plan_sweep,
+    run_sweep,
+)
 
 METRICS = ["decode_step_s", "kv_bytes_per_user", "concurrency", "session_gpu_s"]
 WRT = ["hardware.hbm_bytes_per_s", "hardware.flop_per_s", "workload.kv_bits",
@@ -58,7 +64,7 @@ def el_store(request, tmp_path_factory):
 
 
 def _reference(ds, dtype, picks):
-    """``kvjax.sensitivity.elasticity`` at grid points ``picks`` (dicts of dim -> index)."""
+    """``kvjax.model.elasticity`` at grid points ``picks`` (dicts of dim -> index)."""
     out = []
     with jax.enable_x64(dtype == "float64"):
         for pick in picks:
@@ -148,10 +154,9 @@ def test_dependence_pruning(tmp_path):
     np.testing.assert_allclose(el.sel(knob="workload.context_tokens"), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("el_store", ["float32"], indirect=True)  # one dtype is enough
 def test_block_size_does_not_change_values(tmp_path, el_store):
     path, dtype = el_store
-    if dtype != "float32":
-        pytest.skip("one dtype is enough")
     whole = parse_text(SPEC.replace("block_points = 40", "block_points = 1000000"), "w.toml")
     run_sweep(whole, tmp_path / "w.zarr")
     a = open_sweep(path).elasticity.values
@@ -184,8 +189,8 @@ def test_hash_covers_section():
     [
         ('metrics = ["decode_step"]\nwrt = ["kv_bits"]', ["elasticity", "decode_step",
                                                           "did you mean 'decode_step_s'"]),
-        ('metrics = ["fits"]\nwrt = ["kv_bits"]', ["'fits'", "bool metric has no elasticity"]),
-        ('metrics = ["decode_regime"]\nwrt = ["kv_bits"]', ["code metric"]),
+        ('metrics = ["fits"]\nwrt = ["kv_bits"]', ["'fits'", "is a bool, not a float metric"]),
+        ('metrics = ["decode_regime"]\nwrt = ["kv_bits"]', ["is a code, not a float metric"]),
         ('metrics = ["decode_step_s"]\nwrt = ["kv_bit"]', ["unknown scenario leaf",
                                                            "'workload.kv_bits'"]),
         ('metrics = ["decode_step_s", "decode_step_s"]\nwrt = ["kv_bits"]', ["named twice"]),
@@ -220,7 +225,7 @@ def test_axis_named_like_elasticity_dims_refused():
 
 
 def test_default_knobs():
-    from kvjax.sensitivity import KNOBS
+    from kvjax.model import KNOBS
 
     spec = parse_text(SPEC.replace('"batch"]', '"batch"]').replace(
         'wrt = ["hbm_bytes_per_s", "hardware.flop_per_s", "workload.kv_bits", "context_tokens",\n'
@@ -245,7 +250,7 @@ def test_kill_and_resume_bit_identical(tmp_path):
 
 
 def test_shipped_elasticity_map_spec():
-    from kvjax.spec import load_spec
+    from kvjax.sweep import load_spec
 
     spec = load_spec("elasticity-map")
     assert len(spec.elasticity.metrics) == 5 and len(spec.elasticity.wrt) == 8

@@ -1,0 +1,230 @@
+"""Build a :class:`~kvjax.model.Model` from a LOCAL Hugging Face ``config.json``.
+
+Never touches the network: download the file yourself and pass its path.
+
+>>> from pathlib import Path; import kvjax      # the fixture of a source checkout
+>>> path = Path(kvjax.__file__).parents[1] / "tests/fixtures/hf/llama-3.1-8b.json"
+>>> model, info = model_from_hf_config(path)
+>>> int(model.n_kv_heads), info["params_total"]
+(8, 8029995008)
+
+(Meta's safetensors hold 8,030,261,248 parameters: the 65 x 4096 norm weights are ignored.)
+
+Conventions (the same as ``kvjax/catalog/data/models.toml``):
+
+* ``head_dim`` is the config's ``head_dim`` when present, else ``hidden_size //
+  num_attention_heads``, which is exactly what Hugging Face's attention modules do for these
+  families.  MLA (DeepSeek-V2/V3): ``head_dim = qk_nope_head_dim + qk_rope_head_dim``,
+  ``n_kv_heads = n_heads``, ``kv_latent_dim = kv_lora_rank``, ``kv_rope_dim = qk_rope_head_dim``.
+* ``params_total`` counts embeddings (once when ``tie_word_embeddings``, twice otherwise),
+  attention projections (with MLA's low-rank q/kv projections and Qwen2's q/k/v biases),
+  gated MLPs ``3 D F``, routed and shared experts and the routers.  Norm weights (a few
+  ``D``-vectors per layer, < 0.01 % of any model here) are ignored.
+* ``expert_params`` = parameters of ONE routed expert summed over the MoE layers;
+  ``n_experts`` counts routed experts only (shared experts are in the shared part).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import fail
+from ..model import Model
+
+SUPPORTED = (
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen2_moe",
+    "deepseek_v2",
+    "deepseek_v3",
+    "gemma",
+    "gemma2",
+    "gemma3",
+    "gemma3_text",
+)
+# Hugging Face's default for tie_word_embeddings when a config omits the key.
+_TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3_text")
+_MISSING = object()
+
+
+class _Config:
+    """Typed, located access to a parsed config dict."""
+
+    def __init__(self, cfg: dict, path: Path):
+        self.cfg, self.path = cfg, path
+
+    def int(self, key, default=_MISSING, zero_ok=False) -> int:
+        value = self.cfg.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            if default is _MISSING:
+                raise fail("missing required field", self.path, field=key)
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("not an integer", self.path, field=key, value=value)
+        if value < 0 or (value == 0 and not zero_ok):
+            raise fail(
+                "must be > 0" if not zero_ok else "negative", self.path, field=key, value=value
+            )
+        return value
+
+    def get(self, key, default=None):
+        value = self.cfg.get(key, default)
+        return default if value is None else value
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise fail(f"cannot read config: {err.strerror}", file=path) from None
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise fail(
+            f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})", file=path
+        ) from None
+    if not isinstance(cfg, dict):
+        raise fail("config.json must hold a JSON object", file=path)
+    return cfg
+
+
+def _attention(c: _Config, mt: str, d: int, n: int, k: int, h: int) -> tuple[int, dict]:
+    """Per-layer attention parameters and the KV-relevant fields."""
+    if mt.startswith("deepseek"):
+        nope, rope = c.int("qk_nope_head_dim"), c.int("qk_rope_head_dim")
+        v, latent = c.int("v_head_dim"), c.int("kv_lora_rank")
+        q_rank = c.int("q_lora_rank", default=0, zero_ok=True)
+        q = d * q_rank + q_rank * n * (nope + rope) if q_rank else d * n * (nope + rope)
+        kv = d * (latent + rope) + latent * n * (nope + v)
+        mla = dict(head_dim=nope + rope, n_kv_heads=n, kv_latent_dim=latent, kv_rope_dim=rope)
+        return q + kv + n * v * d, mla
+    params = d * n * h + 2 * d * k * h + n * h * d
+    if mt in ("qwen2", "qwen2_moe"):
+        params += n * h + 2 * k * h  # q, k, v biases
+    elif c.get("attention_bias", False):
+        params += n * h + 2 * k * h + d
+    return params, dict(head_dim=h, n_kv_heads=k, kv_latent_dim=0, kv_rope_dim=0)
+
+
+def _mlp(c: _Config, mt: str, d: int, f: int, n_layers: int) -> tuple[int, dict]:
+    """All MLP / MoE parameters over the layers and the MoE fields."""
+    dense = 3 * d * f
+    if mt == "mixtral":
+        e, top_k = c.int("num_local_experts"), c.int("num_experts_per_tok")
+        moe_layers, f_e, shared = list(range(n_layers)), f, 0
+    elif mt == "qwen2_moe":
+        e, top_k = c.int("num_experts"), c.int("num_experts_per_tok")
+        step, skip = c.int("decoder_sparse_step", default=1), set(c.get("mlp_only_layers", []))
+        moe_layers = [i for i in range(n_layers) if i not in skip and (i + 1) % step == 0]
+        f_e = c.int("moe_intermediate_size")
+        shared = 3 * d * c.int("shared_expert_intermediate_size", 0, zero_ok=True) + d
+    elif mt.startswith("deepseek") and c.get("n_routed_experts"):
+        e, top_k = c.int("n_routed_experts"), c.int("num_experts_per_tok")
+        first, freq = c.int("first_k_dense_replace", 0, zero_ok=True), c.int("moe_layer_freq", 1)
+        moe_layers = [i for i in range(n_layers) if i >= first and i % freq == 0]
+        f_e = c.int("moe_intermediate_size")
+        shared = 3 * d * f_e * c.int("n_shared_experts", 0, zero_ok=True)
+    else:
+        return n_layers * dense, dict(n_experts=1, experts_per_token=1, expert_params=0)
+    if top_k > e:
+        raise fail(f"exceeds the {e} experts", c.path, field="num_experts_per_tok", value=top_k)
+    one_expert = 3 * d * f_e
+    per_moe_layer = e * one_expert + shared + d * e  # routed + shared + router
+    total = len(moe_layers) * per_moe_layer + (n_layers - len(moe_layers)) * dense
+    moe = dict(n_experts=e, experts_per_token=top_k, expert_params=len(moe_layers) * one_expert)
+    return total, moe
+
+
+def _window(c: _Config, mt: str, n_layers: int) -> dict:
+    """Sliding-window span and the share of layers that use it."""
+    w = c.int("sliding_window", default=0, zero_ok=True)
+    types = c.get("layer_types")
+    if isinstance(types, list) and types:
+        n_win = sum(t == "sliding_attention" for t in types)
+    elif mt in ("mistral", "mixtral"):
+        n_win = n_layers if w else 0
+    elif mt in ("qwen2", "qwen2_moe"):
+        first = c.int("max_window_layers", default=n_layers, zero_ok=True)
+        n_win = max(n_layers - first, 0) if c.get("use_sliding_window", False) else 0
+    elif mt == "gemma2":
+        n_win = sum((i + 1) % 2 == 1 for i in range(n_layers))
+    elif mt == "gemma3_text":
+        p = c.int("sliding_window_pattern", default=6)
+        n_win = sum((i + 1) % p != 0 for i in range(n_layers))
+    else:
+        n_win = 0
+    if not (w and n_win):
+        return dict(window_tokens=0, windowed_layer_fraction=0.0)
+    return dict(window_tokens=w, windowed_layer_fraction=n_win / n_layers)
+
+
+def model_from_hf_config(path) -> tuple[Model, dict]:
+    """Read a local Hugging Face ``config.json`` into a :class:`Model` and an info dict.
+
+    Args:
+      path: a ``config.json`` of a supported ``model_type`` (see ``SUPPORTED``).
+
+    Returns:
+      ``(model, info)``; ``info`` holds ``model_type``, ``name``, ``d_ff``, ``vocab_size``,
+      ``max_context_tokens``, ``tie_word_embeddings``, ``params_total`` (int) and
+      ``params_breakdown`` (embeddings, attention, mlp).
+
+    Raises:
+      InputError: unreadable file, bad JSON, unsupported ``model_type``, or a missing or
+        non-positive field (one line naming the file and the field).
+    """
+    path = Path(path)
+    raw = _read(path)
+    mt = raw.get("model_type")
+    if mt == "gemma3":  # multimodal wrapper: the decoder lives in text_config
+        text = raw.get("text_config")
+        if not isinstance(text, dict):
+            raise fail("missing required field", path, field="text_config")
+        raw, mt = {**text, "model_type": "gemma3_text"}, "gemma3_text"
+    if mt not in SUPPORTED:
+        raise fail(
+            f"unsupported model_type; supported: {', '.join(SUPPORTED)}",
+            path,
+            field="model_type",
+            value=mt,
+        )
+    c = _Config(raw, path)
+    d, n_layers, n = c.int("hidden_size"), c.int("num_hidden_layers"), c.int("num_attention_heads")
+    k, f, v = (
+        c.int("num_key_value_heads", default=n),
+        c.int("intermediate_size"),
+        c.int("vocab_size"),
+    )
+    if k > n:
+        raise fail(f"exceeds num_attention_heads = {n}", path, field="num_key_value_heads", value=k)
+    h = c.int("head_dim", default=d // n)
+    tied = bool(c.get("tie_word_embeddings", mt in _TIED_BY_DEFAULT))
+
+    attn_layer, kv = _attention(c, mt, d, n, k, h)
+    mlp, moe = _mlp(c, mt, d, f, n_layers)
+    embed = v * d * (1 if tied else 2)
+    params = embed + n_layers * attn_layer + mlp
+
+    model = Model(
+        n_layers=float(n_layers),
+        d_model=float(d),
+        n_heads=float(n),
+        params_total=float(params),
+        layers_per_kv=1.0,
+        **{key: float(val) for key, val in {**kv, **moe, **_window(c, mt, n_layers)}.items()},
+    )
+    info = {
+        "model_type": mt,
+        "name": raw.get("_name_or_path") or path.parent.name or path.stem,
+        "source": str(path),
+        "d_ff": f,
+        "vocab_size": v,
+        "max_context_tokens": c.get("max_position_embeddings"),
+        "tie_word_embeddings": tied,
+        "params_total": params,
+        "params_breakdown": {"embeddings": embed, "attention": n_layers * attn_layer, "mlp": mlp},
+    }
+    return model, info

@@ -1,0 +1,46 @@
+"""The ``kvjax`` command: the parser (each subcommand registered by its module) and ``main``.
+
+Bad input (``InputError``) prints one line on stderr and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .._version import __version__
+from ..errors import InputError
+from . import _eval, _frontier, _grad, _solve, _sweep
+
+COMMANDS = (_eval, _sweep, _grad, _frontier, _solve)
+"""The modules that register subcommands, in the order ``kvjax --help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kvjax",
+        description="Where the cost of serving long-context LLMs comes from (KV-cache roofline).",
+    )
+    parser.add_argument("--version", action="version", version=f"kvjax {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as e:
+        print(f"kvjax {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `kvjax list models | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        hint = " (resume with --resume)" if args.command == "sweep" else ""
+        print(f"kvjax: interrupted{hint}", file=sys.stderr)
+        return 130

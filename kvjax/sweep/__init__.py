@@ -1,0 +1,45 @@
+"""The sweep engine: a TOML spec's grid evaluated chunk by chunk under one ``jit`` into a
+labelled zarr v3 store, resumable after a kill.
+
+Flow (each step one module, each importing only the ones before it)::
+
+    specs/*.toml --_parse--> SweepSpec (_spec) --_plan--> Plan (axes, chunks, per-variable dims
+    read off each metric's jaxpr by _deps) --_kernel--> jit(chunk kernel) --_run--> chunk loop
+    --_zarr_writer--> zarr v3 store, labelled by _dataset --open_sweep--> xarray.Dataset
+
+The format of specs and stores is documented in ``docs/sweeps.md``.
+"""
+
+from ._dataset import completeness as completeness
+from ._dataset import info as info
+from ._dataset import open_sweep as open_sweep
+from ._dataset import utc_now as utc_now
+from ._deps import elasticity_leaves as elasticity_leaves
+from ._deps import leaves_read as leaves_read
+from ._deps import metric_leaves as metric_leaves
+from ._kernel import block_split as block_split
+from ._kernel import build_kernel as build_kernel
+from ._parse import builtin_names as builtin_names
+from ._parse import load_spec as load_spec
+from ._parse import parse_spec as parse_spec
+from ._parse import parse_text as parse_text
+from ._plan import Plan as Plan
+from ._plan import chunk_shape as chunk_shape
+from ._plan import chunk_slices as chunk_slices
+from ._plan import padded_axes as padded_axes
+from ._plan import plan_sweep as plan_sweep
+from ._run import SweepReport as SweepReport
+from ._run import dry_run as dry_run
+from ._run import run_sweep as run_sweep
+from ._spec import DEFAULT_BLOCK_POINTS as DEFAULT_BLOCK_POINTS
+from ._spec import ELASTICITY_VAR as ELASTICITY_VAR
+from ._spec import Axis as Axis
+from ._spec import ElasticitySpec as ElasticitySpec
+from ._spec import SweepSpec as SweepSpec
+from ._spec import base_leaves as base_leaves
+from ._spec import catalog_axis_leaves as catalog_axis_leaves
+from ._zarr_writer import DONE_LOG as DONE_LOG
+from ._zarr_writer import STATUS_KEY as STATUS_KEY
+from ._zarr_writer import done_chunks as done_chunks
+from ._zarr_writer import is_kvjax_store as is_kvjax_store
+from ._zarr_writer import read_attrs as read_attrs

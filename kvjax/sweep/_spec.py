@@ -1,0 +1,168 @@
+"""A validated sweep spec (:class:`SweepSpec`), its canonical form and hash, and the one
+place where a spec becomes scenarios: defaults < fixed catalog entries < fixed leaves < axes.
+
+``kvjax.sweep._parse`` builds a ``SweepSpec`` from TOML; the engine, the boundary refinement
+of stored sweeps and the benchmarks all turn it into leaf values with :func:`base_leaves`
+and :func:`catalog_axis_leaves`, then into a ``Scenario`` with
+``kvjax.model.scenario_from_leaves``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import catalog as _catalog
+from ..model import DEFAULT_METRICS, GROUP_CLASSES, leaf_defaults
+
+CATALOG_GROUPS = ("model", "hardware")
+DEFAULT_CHUNK_POINTS = 1 << 20
+"""Points per compute chunk: ~1e6 keeps a chunk's outputs in cache (docs/performance.md)."""
+
+ELASTICITY_VAR = "elasticity"
+ELASTICITY_DIMS = ("metric", "knob")
+DEFAULT_BLOCK_POINTS = 65_536
+"""Points per elasticity sub-block inside a chunk (``kvjax.sweep._kernel``): measured
+16K-256K alike within noise, 1M slower, on XLA CPU (docs/performance.md)."""
+
+
+@dataclass(frozen=True)
+class ElasticitySpec:
+    """Metrics and knobs (leaf paths) of a spec's ``[elasticity]`` section."""
+
+    metrics: tuple[str, ...]
+    wrt: tuple[str, ...]
+    block_points: int = DEFAULT_BLOCK_POINTS
+
+    def canonical(self) -> dict:
+        return {"metrics": list(self.metrics), "wrt": list(self.wrt),
+                "block_points": int(self.block_points)}  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class Axis:
+    """One dimension of the grid.
+
+    ``kind`` is ``"leaf"`` (``values``: a read-only float64 array set on ``leaf``) or a
+    catalog group, ``"model"`` / ``"hardware"`` (``values`` are catalog ids; the axis is an
+    index axis whose stacked leaves are gathered inside ``jit``).
+    """
+
+    name: str
+    kind: str
+    values: object  # np.ndarray (leaf axis) or tuple of catalog ids
+    leaf: str | None = None
+    precision: str = "bf16"
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepSpec:
+    """A validated sweep: axes (outermost first), fixed leaves, metrics, chunk hint."""
+
+    name: str
+    axes: tuple[Axis, ...]
+    fixed: dict = field(default_factory=dict)  # "group.leaf" -> float
+    fixed_catalog: dict = field(default_factory=dict)  # "model"/"hardware" -> (id, precision)
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    chunk_points: int = DEFAULT_CHUNK_POINTS
+    dtype: str = "float32"
+    description: str = ""
+    text: str = ""
+    source: str = "<spec>"
+    elasticity: ElasticitySpec | None = None
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.axes)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def canonical(self) -> dict:
+        """Everything that determines the stored numbers, as plain JSON-able data."""
+        out = {
+            "axes": [
+                {
+                    "name": a.name,
+                    "kind": a.kind,
+                    "leaf": a.leaf,
+                    "precision": a.precision,
+                    "values": list(a.values) if a.kind != "leaf" else _values_digest(a.values),
+                }
+                for a in self.axes
+            ],  # fmt: skip
+            "fixed": {k: float(v) for k, v in sorted(self.fixed.items())},
+            "fixed_catalog": {k: list(v) for k, v in sorted(self.fixed_catalog.items())},
+            "metrics": list(self.metrics),
+            "chunk_points": int(self.chunk_points),
+        }
+        if self.elasticity is not None:  # absent: the hash of older specs is unchanged
+            out["elasticity"] = self.elasticity.canonical()
+        return out
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the canonical form (``dtype`` is recorded separately)."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def axis_leaves(self, axis: Axis) -> frozenset:
+        """Scenario leaves whose value varies along ``axis``."""
+        if axis.kind == "leaf":
+            return frozenset([axis.leaf])
+        group = GROUP_CLASSES[axis.kind]
+        taken = set(self.fixed) | {a.leaf for a in self.axes if a.kind == "leaf"}
+        return frozenset(p for n in group.leaf_names() if (p := f"{axis.kind}.{n}") not in taken)
+
+
+def _values_digest(values) -> str:
+    """sha256 of the float64 little-endian bytes of a numeric axis (exact, any length)."""
+    return hashlib.sha256(np.ascontiguousarray(values, dtype="<f8").tobytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def base_leaves(spec: SweepSpec, catalog=None) -> dict[str, float]:
+    """Scalar value of every leaf not on an axis: fixed > fixed catalog entry > default.
+
+    ``workload.context_tokens`` has no default: it is here only when fixed (else an axis
+    sets it).
+    """
+    cat = catalog or _catalog
+    base = leaf_defaults()
+    for group, (name, precision) in spec.fixed_catalog.items():
+        tree = cat.load_model(name) if group == "model" else cat.load_hardware(name, precision)
+        base.update({f"{group}.{k}": float(v) for k, v in tree.as_dict().items()})
+    base.update(spec.fixed)
+    return base
+
+
+def catalog_axis_leaves(spec: SweepSpec, axis: Axis, catalog=None, names=None) -> dict:
+    """``{"group.leaf": float64 array over the entries}`` of a catalog axis, for the leaves
+    that vary along it (``spec.axis_leaves``); ``names`` selects entries (default: all)."""
+    cat = catalog or _catalog
+    names = list(axis.values if names is None else names)
+    if axis.kind == "model":
+        tree = cat.stack_models(names)
+    else:
+        tree = cat.stack_hardware(names, axis.precision)
+    leaves = spec.axis_leaves(axis)
+    return {
+        p: np.asarray(v, dtype=np.float64)
+        for k, v in tree.as_dict().items()
+        if (p := f"{axis.kind}.{k}") in leaves
+    }
