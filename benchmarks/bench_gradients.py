@@ -19,10 +19,10 @@ import time
 
 import jax
 import jax.numpy as jnp
-import kvjax.analysis  # noqa: F401 - registers ds.kv
 import numpy as np
 import xarray as xr
 
+import kvjax.analysis  # noqa: F401 - registers ds.kv
 from kvjax import catalog
 from kvjax.analysis import find_boundary, pareto_blocks, pareto_front
 from kvjax.model import (
