@@ -1,9 +1,23 @@
 """Every named cost function in one namespace (re-exports; the code lives in
-``kvjax/model/_memory.py``, ``_phases.py``, ``_session.py`` and ``_roofline.py``).
+``kvjax/model/_memory.py``, ``_parallel.py``, ``_collectives.py``, ``_phases.py``,
+``_session.py`` and ``_roofline.py``).
 
 Each takes one ``Scenario`` (and sometimes a token count) and returns a scalar, elementwise in
 the leaves; ``docs/cost-model.md`` derives and works through every one."""
 
+from .model._collectives import allreduce_s as allreduce_s
+from .model._collectives import allreduces_per_pass as allreduces_per_pass
+from .model._collectives import alltoall_s as alltoall_s
+from .model._collectives import cp_merge_s as cp_merge_s
+from .model._collectives import cp_ring_s as cp_ring_s
+from .model._collectives import moe_comm_s as moe_comm_s
+from .model._collectives import oneshot_allreduce_s as oneshot_allreduce_s
+from .model._collectives import p2p_s as p2p_s
+from .model._collectives import pipeline_comm_s as pipeline_comm_s
+from .model._collectives import ring_allgather_s as ring_allgather_s
+from .model._collectives import soft_min as soft_min
+from .model._collectives import tp_comm_s as tp_comm_s
+from .model._collectives import twoshot_allreduce_s as twoshot_allreduce_s
 from .model._memory import active_params as active_params
 from .model._memory import concurrency as concurrency
 from .model._memory import concurrency_floor as concurrency_floor
@@ -21,8 +35,17 @@ from .model._memory import kv_tokens_kept as kv_tokens_kept
 from .model._memory import weight_bytes as weight_bytes
 from .model._memory import weight_bytes_per_device as weight_bytes_per_device
 from .model._memory import weight_bytes_touched as weight_bytes_touched
+from .model._memory import weight_bytes_touched_per_device as weight_bytes_touched_per_device
 from .model._memory import windowed_tokens as windowed_tokens
+from .model._parallel import decode_ticks as decode_ticks
+from .model._parallel import devices_per_replica as devices_per_replica
+from .model._parallel import expert_group_devices as expert_group_devices
+from .model._parallel import kv_splits as kv_splits
+from .model._parallel import moe_layers as moe_layers
+from .model._parallel import prefill_ticks as prefill_ticks
+from .model._parallel import spans_domains as spans_domains
 from .model._phases import context_switch_s as context_switch_s
+from .model._phases import decode_comm_s as decode_comm_s
 from .model._phases import decode_context_tokens as decode_context_tokens
 from .model._phases import decode_s as decode_s
 from .model._phases import decode_step_bytes as decode_step_bytes
@@ -33,7 +56,9 @@ from .model._phases import decode_step_parts_at as decode_step_parts_at
 from .model._phases import decode_step_s as decode_step_s
 from .model._phases import decode_step_s_at as decode_step_s_at
 from .model._phases import decode_tokens_per_s as decode_tokens_per_s
+from .model._phases import decode_tokens_per_s_per_device as decode_tokens_per_s_per_device
 from .model._phases import decode_tokens_per_s_per_user as decode_tokens_per_s_per_user
+from .model._phases import phase_time_s as phase_time_s
 from .model._phases import prefill_attention_flop as prefill_attention_flop
 from .model._phases import prefill_bytes as prefill_bytes
 from .model._phases import prefill_comm_s as prefill_comm_s
@@ -42,8 +67,9 @@ from .model._phases import prefill_flop as prefill_flop
 from .model._phases import prefill_memory_s as prefill_memory_s
 from .model._phases import prefill_s as prefill_s
 from .model._phases import prefill_time_s as prefill_time_s
+from .model._phases import prefill_work_s as prefill_work_s
+from .model._phases import prompt_tokens_per_s_per_device as prompt_tokens_per_s_per_device
 from .model._phases import swap_time_s as swap_time_s
-from .model._phases import tp_comm_s as tp_comm_s
 from .model._roofline import ring_allreduce_s as ring_allreduce_s
 from .model._roofline import roofline_s as roofline_s
 from .model._session import REGIMES as REGIMES

@@ -21,7 +21,11 @@ Conventions (the same as ``kvjax/catalog/data/models.toml``):
   gated MLPs ``3 D F``, routed and shared experts and the routers.  Norm weights (a few
   ``D``-vectors per layer, < 0.01 % of any model here) are ignored.
 * ``expert_params`` = parameters of ONE routed expert summed over the MoE layers;
-  ``n_experts`` counts routed experts only (shared experts are in the shared part).
+  ``n_experts`` counts routed experts only (shared experts are in the shared part);
+  ``n_dense_layers`` = the layers of an MoE model with a dense MLP (DeepSeek's
+  ``first_k_dense_replace``, Qwen-MoE's ``mlp_only_layers`` / ``decoder_sparse_step``).
+* ``allreduces_per_layer`` = 1 for parallel blocks (``parallel_attn`` or
+  ``use_parallel_residual`` true in the config, or a Cohere model), else 2.
 """
 
 from __future__ import annotations
@@ -44,9 +48,13 @@ SUPPORTED = (
     "gemma2",
     "gemma3",
     "gemma3_text",
+    "cohere",
 )
 # Hugging Face's default for tie_word_embeddings when a config omits the key.
-_TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3_text")
+_TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3_text", "cohere")
+# Parallel-block families: attention and MLP read the same input and are summed before one
+# tensor-parallel all-reduce (HF CohereDecoderLayer; GPT-NeoX/Falcon say so in the config).
+_PARALLEL_BLOCK = ("cohere",)
 _MISSING = object()
 
 
@@ -128,13 +136,15 @@ def _mlp(c: _Config, mt: str, d: int, f: int, n_layers: int) -> tuple[int, dict]
         f_e = c.int("moe_intermediate_size")
         shared = 3 * d * f_e * c.int("n_shared_experts", 0, zero_ok=True)
     else:
-        return n_layers * dense, dict(n_experts=1, experts_per_token=1, expert_params=0)
+        dense_only = dict(n_experts=1, experts_per_token=1, expert_params=0, n_dense_layers=0)
+        return n_layers * dense, dense_only
     if top_k > e:
         raise fail(f"exceeds the {e} experts", c.path, field="num_experts_per_tok", value=top_k)
     one_expert = 3 * d * f_e
     per_moe_layer = e * one_expert + shared + d * e  # routed + shared + router
     total = len(moe_layers) * per_moe_layer + (n_layers - len(moe_layers)) * dense
-    moe = dict(n_experts=e, experts_per_token=top_k, expert_params=len(moe_layers) * one_expert)
+    moe = dict(n_experts=e, experts_per_token=top_k, expert_params=len(moe_layers) * one_expert,
+               n_dense_layers=n_layers - len(moe_layers))  # fmt: skip
     return total, moe
 
 
@@ -208,12 +218,16 @@ def model_from_hf_config(path) -> tuple[Model, dict]:
     embed = v * d * (1 if tied else 2)
     params = embed + n_layers * attn_layer + mlp
 
+    parallel = mt in _PARALLEL_BLOCK or any(
+        c.get(k, False) is True for k in ("parallel_attn", "use_parallel_residual")
+    )
     model = Model(
         n_layers=float(n_layers),
         d_model=float(d),
         n_heads=float(n),
         params_total=float(params),
         layers_per_kv=1.0,
+        allreduces_per_layer=1.0 if parallel else 2.0,
         **{key: float(val) for key, val in {**kv, **moe, **_window(c, mt, n_layers)}.items()},
     )
     info = {

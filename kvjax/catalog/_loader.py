@@ -59,7 +59,15 @@ _HARDWARE_LEAVES = {
     "scaleup_gb_per_s": ("hardware.scaleup_bytes_per_s", GB),
     "scaleup_latency_us": ("hardware.scaleup_latency_s", US),
     "usd_per_hour": ("hardware.usd_per_hour", 1.0),
+    "scaleup_domain": ("hardware.scaleup_domain_devices", 1.0),
+    "scaleout_gb_per_s": ("hardware.scaleout_bytes_per_s", GB),
+    "scaleout_latency_us": ("hardware.scaleout_latency_s", US),
+    "allreduce_latency_us": ("hardware.allreduce_latency_s", US),
+    "alltoall_latency_us": ("hardware.alltoall_latency_s", US),
 }
+# Optional fabric fields: catalog field -> (leaf, factor to SI); absent = the leaf's default.
+_FABRIC = ("scaleup_domain", "scaleout_gb_per_s", "scaleout_latency_us",
+           "allreduce_latency_us", "alltoall_latency_us")  # fmt: skip
 _HARDWARE_SPEC = {
     "name": ("str", True, None),
     "vendor": ("str", True, None),
@@ -69,9 +77,12 @@ _HARDWARE_SPEC = {
     "hbm_gb": ("num", False, None),
     "hbm_gb_per_s": ("num", True, None),
     "host_link_gb_per_s": ("num", True, None),
-    "scaleup_gb_per_s": ("num", True, None),
+    "scaleup_gb_per_s": ("num", False, None),
+    "ici_link_gb_per_s": ("num", False, "pos"),
+    "ici_links_per_axis": ("num", False, "pos"),
     "scaleup_latency_us": ("num", True, None),
     "usd_per_hour": ("num", False, None),
+    **{f: ("num", False, None) for f in _FABRIC},
     "source": ("url", True, None),
     "sources": ("table", False, None),
     "note": ("str", False, None),
@@ -155,6 +166,20 @@ def _check_entry(path, kind: str, key: str, entry) -> None:
         if n_hbm != 1:
             both = "both hbm_gib and hbm_gb given" if n_hbm else "neither hbm_gib nor hbm_gb given"
             raise fail(f"{both}; give exactly one", path, key, "hbm_gib")
+        _check_scaleup(path, key, entry)
+
+
+def _check_scaleup(path, key, e) -> None:
+    """``scaleup_gb_per_s``, or TPU ICI as ``ici_link_gb_per_s`` x ``ici_links_per_axis``."""
+    ici = ("ici_link_gb_per_s" in e) + ("ici_links_per_axis" in e)
+    if ici == 1:
+        raise fail("give both ici_link_gb_per_s and ici_links_per_axis", path, key,
+                   "ici_links_per_axis" if "ici_link_gb_per_s" in e else "ici_link_gb_per_s")
+    if ici and "scaleup_gb_per_s" in e:
+        raise fail("give scaleup_gb_per_s or the ICI fields, not both (scale-up = link x "
+                   "links per axis)", path, key, "scaleup_gb_per_s", e["scaleup_gb_per_s"])
+    if not ici and "scaleup_gb_per_s" not in e:
+        raise fail("missing required field", path, key, "scaleup_gb_per_s")
 
 
 def _check_model(path, key, e) -> None:
@@ -171,6 +196,9 @@ def _check_model(path, key, e) -> None:
             "expert_params",
             e.get("expert_params"),
         )
+    if e.get("n_dense_layers", 0) >= e["n_layers"]:
+        raise fail(f"must be below n_layers = {e['n_layers']}", path, key, "n_dense_layers",
+                   e["n_dense_layers"])  # fmt: skip
     if e.get("windowed_layer_fraction", 0) > 0 and e.get("window_tokens", 0) <= 0:
         raise fail("windowed layers need window_tokens > 0", path, key, "window_tokens")
     if (e.get("kv_rope_dim", 0) > 0) and not (e.get("kv_latent_dim", 0) > 0):
@@ -214,10 +242,23 @@ def _convert_hardware(e: dict) -> dict:
         "hbm_bytes": float(hbm),
         "hbm_bytes_per_s": float(e["hbm_gb_per_s"]) * GB,
         "host_link_bytes_per_s": float(e["host_link_gb_per_s"]) * GB,
-        "scaleup_bytes_per_s": float(e["scaleup_gb_per_s"]) * GB,
+        "scaleup_bytes_per_s": _scaleup_gb_per_s(e) * GB,
         "scaleup_latency_s": float(e["scaleup_latency_us"]) * US,
         "usd_per_hour": float(e.get("usd_per_hour", math.nan)),
+        **{
+            _HARDWARE_LEAVES[f][0].split(".")[1]: float(e[f]) * _HARDWARE_LEAVES[f][1]
+            if f in e else _DEFAULTS[_HARDWARE_LEAVES[f][0]]
+            for f in _FABRIC
+        },  # fmt: skip
     }
+
+
+def _scaleup_gb_per_s(e: dict) -> float:
+    """A collective along one mesh axis: NVLink/xGMI summed over the links (a switch joins
+    them all), TPU ICI = one link x the links of one torus axis (a ring along the axis)."""
+    if "ici_link_gb_per_s" in e:
+        return float(e["ici_link_gb_per_s"]) * float(e["ici_links_per_axis"])
+    return float(e["scaleup_gb_per_s"])
 
 
 def load_catalog_file(path, kind: str) -> dict[str, dict]:
@@ -321,6 +362,8 @@ def load_hardware(name: str, precision: str = "bf16") -> Hardware:
         scaleup_bytes_per_s=e["scaleup_bytes_per_s"],
         scaleup_latency_s=e["scaleup_latency_s"],
         usd_per_hour=e["usd_per_hour"],
+        **{_HARDWARE_LEAVES[f][0].split(".")[1]: e[_HARDWARE_LEAVES[f][0].split(".")[1]]
+           for f in _FABRIC},  # fmt: skip
     )
 
 

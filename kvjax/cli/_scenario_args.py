@@ -3,8 +3,15 @@ the one parser of ``LEAF=VALUE`` items (``--set``, ``--bound``, ``--reference-se
 
 ``--model NAME`` (or ``--hf-config PATH`` for a local config.json), ``--hardware NAME``,
 ``--precision bf16|fp8``, one flag per workload leaf (``--context``, ``--batch``, ``--tp``,
-``--kv-bits``, ...; help text and units from the leaf metadata), and
-``--set group.leaf=VALUE`` for any other leaf.
+``--kv-bits``, the deployment ``--ep``, ``--dp-attention``, ``--pp``, ``--cp``, ...; help
+text and units from the leaf metadata), ``--nodes N`` (spread one replica over N scale-up
+domains, ``kvjax.model._parallel.nodes_deployment``), and ``--set group.leaf=VALUE`` for any
+other leaf.  Deployments no system can run (``kvjax.model.deployment_errors``) are one-line
+errors, the same as in a sweep spec.  DeepSeek-V3 decode as DeepSeek serves it (18 nodes of
+8 H800, DP attention and EP over all 144 GPUs, fp8)::
+
+    kvjax eval --model deepseek-v3 --hardware h800 --precision fp8 \
+        --weight-bytes-per-param 1 --nodes 18 --context 4989 --batch 12686
 """
 
 from __future__ import annotations
@@ -13,8 +20,18 @@ import argparse
 import math
 
 from .. import catalog
-from ..errors import InputError
-from ..model import Scenario, Workload, leaf_info, replace_leaf, resolve_leaf
+from ..errors import InputError, fail
+from ..model import (
+    DEPLOYMENT_LEAVES,
+    Scenario,
+    Workload,
+    deployment_errors,
+    get_leaf,
+    leaf_info,
+    replace_leaf,
+    resolve_leaf,
+)
+from ..model._parallel import nodes_deployment
 
 ALIASES = {"context_tokens": ["--context"]}
 
@@ -61,6 +78,10 @@ def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
         required = " (required)" if name == "context_tokens" else ""
         g.add_argument(*flags, dest=name, type=float, metavar="X",
                        help=f"workload.{name}: {info.doc}{units}{required}")  # fmt: skip
+    g.add_argument("--nodes", type=float, metavar="N",
+                   help="spread one replica over N scale-up domains (nodes): dp_attention "
+                   "fills the devices tp x pp x cp leave, and an MoE model's experts are "
+                   "placed whole over them (ep), unless given")  # fmt: skip
     g.add_argument(
         "--set",
         action="append",
@@ -86,6 +107,29 @@ def scenario_from_args(args) -> Scenario:
         if not math.isfinite(value) or value < 0:
             raise InputError(f"--{name.replace('_', '-')} = {value!r}: must be finite and >= 0")
     s = Scenario(model, hardware, Workload(**given))
-    for item in args.set:
-        s = replace_leaf(s, *parse_assignment(item, "--set"))
+    assigned = [parse_assignment(item, "--set") for item in args.set]
+    for path, value in assigned:
+        s = replace_leaf(s, path, value)
+    if getattr(args, "nodes", None) is not None:
+        known = {p: float(get_leaf(s, p)) for p in DEPLOYMENT_LEAVES}
+        explicit = {f"workload.{n}" for n in given} | {p for p, _ in assigned}
+        known.update({f"given:{p}": known[p] for p in explicit if p in known})
+        updates, errors = nodes_deployment(args.nodes, known)
+        if errors:
+            raise fail(errors[0][2], field=_flag(errors[0][0]), value=errors[0][1])
+        for path, value in updates.items():
+            s = replace_leaf(s, path, value)
+    check_deployment(s)
     return s
+
+
+def _flag(path: str) -> str:
+    return "--nodes" if path == "nodes" else path
+
+
+def check_deployment(s: Scenario) -> None:
+    """Raise the first of ``kvjax.model.deployment_errors`` for one scenario (one line)."""
+    errors = deployment_errors({p: float(get_leaf(s, p)) for p in DEPLOYMENT_LEAVES})
+    if errors:
+        path, value, message = errors[0]
+        raise fail(message, field=path, value=value)

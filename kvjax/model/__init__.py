@@ -30,6 +30,8 @@ from ._numerics import log_ratio as log_ratio
 from ._numerics import nan_unless as nan_unless
 from ._numerics import safe_div as safe_div
 from ._numerics import safe_log as safe_log
+from ._parallel import DEPLOYMENT_LEAVES as DEPLOYMENT_LEAVES
+from ._parallel import deployment_errors as deployment_errors
 from ._types import GROUP_CLASSES as GROUP_CLASSES
 from ._types import GROUPS as GROUPS
 from ._types import Domain as Domain

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from . import _parallel as par
 from ._numerics import clamp_min, kink_min, safe_div
 from ._types import Scenario
 
@@ -62,8 +63,18 @@ def weight_bytes(s: Scenario):
 
 
 def weight_bytes_per_device(s: Scenario):
-    """Weights resident on each of the TP devices, bytes: ``P * bytes_per_param / TP``."""
-    return weight_bytes(s) / s.workload.tp
+    """Weights resident on each device, bytes.
+
+    ``(P b - (1 - 1/a) E P_e b) / (tp pp)``: every device of a stage holds ``1/tp`` of the
+    non-expert weights (replicated over the ``a = dp_attention`` ranks) and ``1/(tp a)`` of
+    the routed experts, and a stage holds ``1/pp`` of the layers (``P b / tp`` without DP
+    attention or pipelining).  Expert parallelism re-cuts the experts without changing this.
+    Example (DeepSeek-V3 fp8, 671e9 params of which 256 x 2.554e9 routed, EP 144 / DP 144):
+    17.1e9 + 653.9e9 / 144 = 21.6e9 B per GPU.
+    """
+    m, w = s.model, s.workload
+    replicated = (1.0 - 1.0 / w.dp_attention) * m.n_experts * m.expert_params
+    return (weight_bytes(s) - replicated * w.weight_bytes_per_param) / w.tp / w.pp
 
 
 def weight_bytes_touched(s: Scenario, tokens):
@@ -76,6 +87,20 @@ def weight_bytes_touched(s: Scenario, tokens):
     shared = m.params_total - m.n_experts * m.expert_params
     touched = shared + expected_experts_touched(s, tokens) * m.expert_params
     return touched * s.workload.weight_bytes_per_param
+
+
+def weight_bytes_touched_per_device(s: Scenario, tokens):
+    """Weight bytes each device reads in one pass of ``tokens`` tokens through its stage.
+
+    ``(P - E P_e + E_touched(tokens) P_e / a) b / (tp pp)`` with ``tokens`` counted over the
+    whole ``tp x a`` group (the experts see every DP rank's tokens): in expectation each
+    device holds ``1/(tp a)`` of every touched expert whether the experts are cut whole (EP)
+    or sliced (TP).  ``weight_bytes_touched / tp`` without DP attention or pipelining.
+    """
+    m, w = s.model, s.workload
+    shared = m.params_total - m.n_experts * m.expert_params
+    touched = shared + expected_experts_touched(s, tokens) * m.expert_params / w.dp_attention
+    return touched * w.weight_bytes_per_param / w.tp / w.pp
 
 
 # ----------------------------------------------------------------------------- KV cache
@@ -153,31 +178,37 @@ def kv_bytes_per_user(s: Scenario):
 
 
 def kv_bytes_per_user_per_device(s: Scenario):
-    """One user's KV held by each device: ``kv_bytes_per_user / kv_shards``."""
-    return kv_bytes_per_user(s) / kv_shards(s)
+    """One user's KV held by each of the devices that hold it, bytes:
+    ``kv_bytes_per_user / (kv_shards x pp x cp)`` (heads over TP, layers over pipeline
+    stages, tokens over context ranks; a DP-attention rank holds its own users whole)."""
+    return kv_bytes_per_user(s) / kv_shards(s) / par.kv_splits(s)
 
 
 # ----------------------------------------------------------------------------- capacity
 
 
 def free_hbm_bytes_per_device(s: Scenario):
-    """HBM left for KV on each device: ``HBM - reserve - weights / TP`` (may be negative)."""
+    """HBM left for KV on each device: ``HBM - reserve - weight_bytes_per_device`` (may be
+    negative)."""
     return s.hardware.hbm_bytes - s.workload.hbm_reserve_bytes - weight_bytes_per_device(s)
 
 
 def concurrency(s: Scenario):
     """Users whose KV fits beside the weights, real-valued (floor it for reports).
 
-    Formula: ``max(0, (HBM - reserve - P b / TP) / (kv_bytes_per_user / kv_shards))``: the
-    KV of each user is split over ``kv_shards = min(TP, K)`` devices (replicated beyond K;
-    see ``kv_shards``).  Sized at the context ``T``, as the paper does: a session's cache
+    Formula: ``a x max(0, (HBM - reserve - P b / TP) / (kv_bytes_per_user / kv_shards))``:
+    the KV of each user is split over ``kv_shards = min(TP, K)`` devices (replicated beyond
+    K; see ``kv_shards``), and over pipeline stages and context ranks; each of the
+    ``a = dp_attention`` ranks holds its own users (DeepSeek-V3's MLA latent, replicated on
+    every TP rank, is held once under DP attention).  Users per replica.  Sized at the
+    context ``T``, as the paper does: a session's cache
     grows by ``n_out`` more tokens while it decodes (6% at T = 4K, 250 out).  Zero KV per
     user gives +inf.
     Example (paper: Yi-34B 68 GB on one A100-80GB, 85.9e9 B): (85.9e9 - 68e9) / 0.983e9
     = 18.2 users at 4K, 1.46 at 50K, 0.73 at 100K.
     """
     free = clamp_min(free_hbm_bytes_per_device(s), 0.0)
-    return safe_div(free, kv_bytes_per_user_per_device(s), jnp.inf)
+    return s.workload.dp_attention * safe_div(free, kv_bytes_per_user_per_device(s), jnp.inf)
 
 
 def concurrency_floor(s: Scenario):

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from ..errors import fail, suggest
 from . import _memory as mem
+from . import _parallel as par
 from . import _phases as ph
 from . import _session as se
 from ._types import Scenario
@@ -76,7 +77,10 @@ METRICS: dict[str, MetricInfo] = {
     "prefill_flop": MetricInfo(ph.prefill_flop, "FLOP", "prefill FLOP per user"),
     "prefill_bytes": MetricInfo(ph.prefill_bytes, "bytes", "prefill HBM bytes per device"),
     "prefill_s": MetricInfo(ph.prefill_s, "s", "prefill time (time to first token)"),
-    "prefill_comm_s": MetricInfo(ph.prefill_comm_s, "s", "prefill TP all-reduce time"),
+    "prefill_comm_s": MetricInfo(ph.prefill_comm_s, "s", "prefill communication time"),
+    "prompt_tokens_per_s_per_device": _max(
+        ph.prompt_tokens_per_s_per_device, "1/s", "prompt tokens prefilled per second per device"
+    ),
     "decode_step_bytes": MetricInfo(
         ph.decode_step_bytes, "bytes", "decode-step HBM bytes per device", needs="batch"
     ),
@@ -84,6 +88,9 @@ METRICS: dict[str, MetricInfo] = {
         ph.decode_step_flop, "FLOP", "decode-step FLOP", needs="batch"
     ),
     "decode_step_s": MetricInfo(ph.decode_step_s, "s", "time per output token", needs="batch"),
+    "decode_comm_s": MetricInfo(
+        ph.decode_comm_s, "s", "decode-step communication time", needs="batch"
+    ),
     "decode_s": MetricInfo(ph.decode_s, "s", "time to generate the output tokens", needs="batch"),
     "decode_tokens_per_s_per_user": _max(
         ph.decode_tokens_per_s_per_user, "1/s", "output tokens per second per user", "batch"
@@ -91,9 +98,16 @@ METRICS: dict[str, MetricInfo] = {
     "decode_tokens_per_s": _max(
         ph.decode_tokens_per_s, "1/s", "output tokens per second, whole batch", "batch"
     ),
+    "decode_tokens_per_s_per_device": _max(
+        ph.decode_tokens_per_s_per_device, "1/s", "output tokens per second per device", "batch"
+    ),
     "context_switch_s": MetricInfo(ph.context_switch_s, "s", "KV swap-out + swap-in time"),
+    "devices_per_replica": MetricInfo(
+        par.devices_per_replica, "1", "devices per replica (tp x dp_attention x pp x cp)",
+        sense=None,
+    ),  # fmt: skip
     "session_gpu_s": MetricInfo(se.session_gpu_s, "s", "device-seconds per session"),
-    "sessions_per_hour": _max(se.sessions_per_hour, "1/h", "sessions per hour per TP group"),
+    "sessions_per_hour": _max(se.sessions_per_hour, "1/h", "sessions per hour per replica"),
     "output_tokens_per_s_per_device": _max(
         se.output_tokens_per_s_per_device, "1/s", "output tokens per second per device"
     ),

@@ -1,10 +1,13 @@
 """The three phases a session goes through: prefill, decode, and context switching.
 
 Each is a roofline of FLOP against peak FLOP/s and bytes against HBM bandwidth, plus the
-tensor-parallel all-reduces over the scale-up link (added, not overlapped: an upper bound on
-their cost).  Latencies of infeasible points are NaN.  The paper's running example (Yao Fu,
-arXiv 2405.08944: prefill 0.89 s, decode of 250 tokens 8.5 s at 4K and 9.8 s at 50K; the
-prefill attention convention is discussed in ``docs/cost-model.md``):
+collectives the deployment adds (``kvjax/model/_collectives.py``: tensor-parallel
+all-reduces, MoE all-to-alls, pipeline sends, the context-parallel KV ring), added unless
+``comm_overlap`` hides them (:func:`phase_time_s`).  A pipeline runs its stages in ticks
+(``kvjax/model/_parallel.py``).  Latencies of infeasible points are NaN.  The paper's
+running example (Yao Fu, arXiv 2405.08944: prefill 0.89 s, decode of 250 tokens 8.5 s at
+4K and 9.8 s at 50K; the prefill attention convention is discussed in
+``docs/cost-model.md``):
 
 >>> from kvjax.model import Hardware, Model, Scenario, Workload
 >>> yi = Model(n_layers=60, d_model=7168, n_heads=56, n_kv_heads=8, head_dim=128,
@@ -20,16 +23,13 @@ prefill attention convention is discussed in ``docs/cost-model.md``):
 
 from __future__ import annotations
 
+from . import _collectives as col
 from . import _memory as mem
-from ._numerics import kink_max, nan_unless
-from ._roofline import ring_allreduce_s
+from . import _parallel as par
+from ._collectives import ACTIVATION_BYTES as ACTIVATION_BYTES
+from ._collectives import tp_comm_s as tp_comm_s
+from ._numerics import clamp_min, kink_max, kink_min, nan_unless
 from ._types import Scenario
-
-ACTIVATION_BYTES = 2.0
-"""Bytes per activation element sent in TP all-reduces (bf16)."""
-
-ALLREDUCES_PER_LAYER = 2.0
-"""Megatron-style TP: one all-reduce after attention, one after the MLP (Shoeybi et al. 2019)."""
 
 
 def _peak_flop_per_s(s: Scenario):
@@ -41,16 +41,15 @@ def _device_bytes_per_s(s: Scenario):
     return s.hardware.hbm_bytes_per_s * s.workload.bandwidth_efficiency
 
 
-def tp_comm_s(s: Scenario, tokens):
-    """All-reduce time of one forward pass over ``tokens`` tokens, s.
+def phase_time_s(compute, memory, comm, overlap):
+    """A phase's time from its parts, s: ``max(compute, memory) + comm - o min(comm, max)``.
 
-    ``2 L`` ring all-reduces of ``tokens x D x 2 B`` over the TP group
-    (``kvjax.costs.ring_allreduce_s``); 0 at TP = 1.
+    ``o = comm_overlap``: 0 adds the communication (the paper's convention, an upper bound
+    on its cost), 1 hides it under the roofline (``max(compute, memory, comm)``, the lower
+    bound), in between linearly.  Example: parts 10, 30, 20 ms: 50 ms at o = 0, 30 ms at 1.
     """
-    h, m, w = s.hardware, s.model, s.workload
-    message = tokens * m.d_model * ACTIVATION_BYTES
-    one = ring_allreduce_s(message, w.tp, h.scaleup_bytes_per_s, h.scaleup_latency_s)
-    return ALLREDUCES_PER_LAYER * m.n_layers * one
+    roof = kink_max(compute, memory)
+    return roof + comm - overlap * kink_min(comm, roof)
 
 
 # ----------------------------------------------------------------------------- prefill
@@ -81,18 +80,32 @@ def prefill_flop(s: Scenario):
     return 2.0 * mem.active_params(s) * s.workload.context_tokens + prefill_attention_flop(s)
 
 
+def _prefill_split(s: Scenario):
+    """(chunk tokens, share of one user's FLOP per device and tick): ``T / u`` and
+    ``1 / (u cp pp)``, with ``u = microbatches_per_stage x pp`` chunks."""
+    w = s.workload
+    u = par.microbatches(s)
+    return w.context_tokens / u, u * w.cp * w.pp
+
+
 def prefill_bytes(s: Scenario):
-    """HBM bytes a prefill moves per device: its share of the weights, read once (the
-    experts ``T`` tokens touch), plus its share of the user's KV, written
-    (``kv_bytes_per_user / kv_shards``)."""
-    t = s.workload.context_tokens
-    weights = mem.weight_bytes_touched(s, t) / s.workload.tp
-    return weights + mem.kv_bytes_per_user_per_device(s)
+    """HBM bytes a prefill moves per device: its share of the weights, read once per tick
+    (the experts the group's tokens touch), plus its share of the user's KV, written.
+
+    ``ticks x (weight_bytes_touched_per_device(a T / u) + kv_bytes_per_user_per_device / u)``
+    with ``u`` chunks and ``u + pp - 1`` ticks (1 and 1 without pipelining).
+    """
+    chunk, _ = _prefill_split(s)
+    weights = mem.weight_bytes_touched_per_device(s, s.workload.dp_attention * chunk)
+    tick = weights + mem.kv_bytes_per_user_per_device(s) / par.microbatches(s)
+    return par.prefill_ticks(s) * tick
 
 
 def prefill_compute_s(s: Scenario):
-    """``prefill_flop / (TP x peak FLOP/s x efficiency)``, s."""
-    return prefill_flop(s) / _peak_flop_per_s(s)
+    """``prefill_flop / (TP x peak FLOP/s x efficiency) / (cp pp)``, times the pipeline's
+    ``(u + pp - 1)/u`` ticks, s: each device computes its share of one user's prefill."""
+    _, split = _prefill_split(s)
+    return par.prefill_ticks(s) * (prefill_flop(s) / split / _peak_flop_per_s(s))
 
 
 def prefill_memory_s(s: Scenario):
@@ -101,13 +114,41 @@ def prefill_memory_s(s: Scenario):
 
 
 def prefill_comm_s(s: Scenario):
-    """TP all-reduce time of the prefill, s (0 at TP = 1)."""
-    return tp_comm_s(s, s.workload.context_tokens)
+    """Communication time of the prefill, s: per tick the TP all-reduces and MoE
+    all-to-alls of the tick's layers, one pipeline send, and the part of the context-
+    parallel KV ring that attention compute does not hide, ``max(0, ring - attention)``
+    (0 at TP = CP = PP = 1 without DP attention)."""
+    w = s.workload
+    chunk, split = _prefill_split(s)
+    attention = prefill_attention_flop(s) / split / _peak_flop_per_s(s)
+    tp_tokens = chunk / w.cp  # tokens of one TP group
+    tick = (col.tp_comm_s(s, tp_tokens) / w.pp
+            + col.moe_comm_s(s, w.dp_attention * tp_tokens) / w.pp
+            + col.pipeline_comm_s(s, tp_tokens)
+            + clamp_min(col.cp_ring_s(s, chunk) - attention, 0.0))  # fmt: skip
+    return par.prefill_ticks(s) * tick
 
 
 def prefill_time_s(s: Scenario):
-    """``max(compute, memory) + comm`` of the prefill, s, whether or not the KV fits."""
-    return kink_max(prefill_compute_s(s), prefill_memory_s(s)) + prefill_comm_s(s)
+    """``phase_time_s(compute, memory, comm)`` of the prefill, s, whether or not the KV fits
+    (``max(compute, memory) + comm`` at the default ``comm_overlap = 0``)."""
+    return phase_time_s(prefill_compute_s(s), prefill_memory_s(s), prefill_comm_s(s),
+                        s.workload.comm_overlap)  # fmt: skip
+
+
+def prefill_work_s(s: Scenario):
+    """Replica-seconds one prefill occupies in steady state, s: ``prefill_time_s x u /
+    (u + pp - 1) / a`` (other users' chunks fill the pipeline bubble; the ``a`` DP ranks
+    prefill ``a`` users at once).  ``prefill_time_s`` without pipelining or DP attention."""
+    w = s.workload
+    return prefill_time_s(s) * par.microbatches(s) / par.prefill_ticks(s) / w.dp_attention
+
+
+def prompt_tokens_per_s_per_device(s: Scenario):
+    """Prompt tokens prefilled per second per device in steady state:
+    ``T / (prefill_work_s x devices_per_replica)``; NaN when one user does not fit."""
+    t = s.workload.context_tokens / (prefill_work_s(s) * par.devices_per_replica(s))
+    return nan_unless(mem.fits_one(s), t)
 
 
 def prefill_s(s: Scenario):
@@ -137,13 +178,24 @@ def decode_step_bytes_at(s: Scenario, batch):
     """HBM bytes per device of one decode step at ``batch`` users.
 
     ``weights touched by batch tokens / TP + batch x KV per user at the mean decode context
-    / kv_shards`` (KV is split by head: see ``kvjax.costs.kv_shards``).
+    / kv_shards`` (KV is split by head: see ``kvjax.costs.kv_shards``), per pipeline tick
+    with ``batch / u`` users, ``u = microbatches_per_stage x pp`` ticks; a DP rank reads its
+    own ``batch / (u a)`` users' KV, a pipeline stage its layers, a context rank its tokens.
     Example (paper: Yi-34B 68e9 B weights, batch 1, T = 4000, 250 out): 68e9 + 245,760 x
     4124.5 = 69.01e9 B.
     """
+    w = s.workload
+    tick = batch / par.microbatches(s)
     kv_user = mem.kv_bytes_per_token(s) * mem.kv_tokens_kept(s, decode_context_tokens(s))
-    weights = mem.weight_bytes_touched(s, batch) / s.workload.tp
-    return weights + batch * kv_user / mem.kv_shards(s)
+    weights = mem.weight_bytes_touched_per_device(s, tick)
+    kv = tick / w.dp_attention * kv_user / mem.kv_shards(s) / par.kv_splits(s)
+    return par.decode_ticks(s) * (weights + kv)
+
+
+def _decode_keys_and_linear(s: Scenario):
+    m = s.model
+    keys = mem.kv_tokens_kept(s, decode_context_tokens(s))
+    return 2.0 * mem.active_params(s), 4.0 * m.n_layers * m.n_heads * m.head_dim * keys
 
 
 def decode_step_flop_at(s: Scenario, batch):
@@ -151,23 +203,41 @@ def decode_step_flop_at(s: Scenario, batch):
 
     ``batch x (2 P_active + 4 L N H S)`` with ``S`` the kept, attended keys.
     """
-    m = s.model
-    keys = mem.kv_tokens_kept(s, decode_context_tokens(s))
-    per_token = 2.0 * mem.active_params(s) + 4.0 * m.n_layers * m.n_heads * m.head_dim * keys
-    return batch * per_token
+    linear, attention = _decode_keys_and_linear(s)
+    return batch * (linear + attention)
 
 
 def decode_step_parts_at(s: Scenario, batch):
-    """(compute_s, memory_s, comm_s) of one decode step at ``batch`` users."""
-    compute = decode_step_flop_at(s, batch) / _peak_flop_per_s(s)
+    """(compute_s, memory_s, comm_s) of one decode step at ``batch`` users.
+
+    Per tick of ``batch / u`` users: each device computes ``1/(tp a pp)`` of the linear
+    FLOP and ``1/(tp a pp cp)`` of the attention; the communication is the tick's share of
+    the TP all-reduces (of each DP rank's tokens), the MoE all-to-alls (of all of them), one
+    pipeline send and the context ranks' attention merge; ``u`` ticks a step.
+    """
+    w = s.workload
+    ticks = par.decode_ticks(s)
+    tick = batch / par.microbatches(s)
+    rank = tick / w.dp_attention  # tokens of one TP group
+    linear, attention = _decode_keys_and_linear(s)
+    flop = tick * (linear + attention / w.cp) / (w.dp_attention * w.pp)
+    compute = ticks * (flop / _peak_flop_per_s(s))
     memory = decode_step_bytes_at(s, batch) / _device_bytes_per_s(s)
-    return compute, memory, tp_comm_s(s, batch)
+    comm = (col.tp_comm_s(s, rank) / w.pp + col.moe_comm_s(s, tick) / w.pp
+            + col.pipeline_comm_s(s, rank) + col.cp_merge_s(s, rank) / w.pp)  # fmt: skip
+    return compute, memory, ticks * comm
 
 
 def decode_step_s_at(s: Scenario, batch):
-    """One decode step at ``batch`` users, s: ``max(compute, memory) + comm`` (no NaN mask)."""
+    """One decode step at ``batch`` users, s: ``phase_time_s`` of its parts (no NaN mask)."""
     compute, memory, comm = decode_step_parts_at(s, batch)
-    return kink_max(compute, memory) + comm
+    return phase_time_s(compute, memory, comm, s.workload.comm_overlap)
+
+
+def decode_comm_s(s: Scenario):
+    """Communication part of a decode step at the workload's batch, s (NaN if it does not
+    fit): what DP attention, EP and the links trade against HBM time."""
+    return nan_unless(mem.fits(s), decode_step_parts_at(s, s.workload.batch)[2])
 
 
 def decode_step_bytes(s: Scenario):
@@ -204,8 +274,14 @@ def decode_tokens_per_s_per_user(s: Scenario):
 
 
 def decode_tokens_per_s(s: Scenario):
-    """Aggregate output tokens per second of the TP group: ``batch / decode_step_s``."""
+    """Aggregate output tokens per second of the replica: ``batch / decode_step_s``."""
     return s.workload.batch / decode_step_s(s)
+
+
+def decode_tokens_per_s_per_device(s: Scenario):
+    """Output tokens per second per device while decoding: ``decode_tokens_per_s /
+    devices_per_replica`` (times 8 for an HGX node's throughput)."""
+    return decode_tokens_per_s(s) / par.devices_per_replica(s)
 
 
 # ----------------------------------------------------------------------------- switching
@@ -214,8 +290,8 @@ def decode_tokens_per_s(s: Scenario):
 def swap_time_s(s: Scenario):
     """Swap one user's KV out to host memory and another's in, s, whether or not it fits.
 
-    ``(KV out + KV in) / kv_shards / host link bandwidth``: each device moves its share over
-    its own PCIe link, in parallel.
+    ``2 x kv_bytes_per_user_per_device / host link bandwidth``: each device moves its share
+    over its own PCIe link, in parallel.
     """
     return 2.0 * mem.kv_bytes_per_user_per_device(s) / s.hardware.host_link_bytes_per_s
 

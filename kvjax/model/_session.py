@@ -1,4 +1,5 @@
-"""The paper's concurrent framework: sessions sharing one (TP group of) device(s).
+"""The paper's concurrent framework: sessions sharing one replica (a device, a TP group,
+or a whole deployment of ``tp x dp_attention x pp x cp`` devices).
 
 ``batch`` users each run a session: prefill ``T`` context tokens, then decode ``n_out``
 tokens.  At most ``C = concurrency`` users' KV caches are resident; the decode batch that
@@ -8,9 +9,10 @@ actually runs is ``b = min(batch, C)`` and, when ``batch > C``, a share
     wall seconds per session = prefill_s + n_out x step_s(b) / b + (1 - C/batch)+ x switch_s
 
 Prefill occupies the group alone; a decode step serves ``b`` sessions at once; switches are
-not overlapped (an upper bound).  GPU-seconds multiply by TP.  This makes "1M vs 4K" a
-cost ratio: GPU-seconds, sessions per hour and US$ per session.  Yi-34B on one A100 at 4K,
-alone (prefill 0.916 s + decode 8.46 s) and with the 18 users that fit decoding together:
+not overlapped (an upper bound).  GPU-seconds multiply by the replica's devices.  This
+makes "1M vs 4K" a cost ratio: GPU-seconds, sessions per hour and US$ per session.
+Yi-34B on one A100 at 4K, alone (prefill 0.916 s + decode 8.46 s) and with the 18 users
+that fit decoding together:
 
 >>> from kvjax.model import Hardware, Model, Scenario, Workload
 >>> yi = Model(n_layers=60, d_model=7168, n_heads=56, n_kv_heads=8, head_dim=128,
@@ -30,6 +32,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from . import _memory as mem
+from . import _parallel as par
 from . import _phases as ph
 from ._numerics import clamp_min, kink_max, kink_min
 from ._types import Scenario
@@ -40,6 +43,7 @@ REGIMES = {
     2: "scale-up link",
     3: "host link (PCIe)",
     4: "HBM capacity (does not fit)",
+    5: "scale-out network (NIC)",
 }
 """Codes of the ``*_regime`` metrics: which resource binds a phase."""
 
@@ -54,17 +58,31 @@ def swap_fraction(s: Scenario):
     return clamp_min(1.0 - mem.concurrency(s) / s.workload.batch, 0.0)
 
 
-def _session_parts(s: Scenario):
-    """(prefill, decode share, switch share) of one session's wall time, s, unmasked."""
+def _session_terms(s: Scenario):
+    """The parts of a session computed once: prefill (compute, memory, comm), a decode step
+    at the resident batch ``b`` (compute, memory, comm), and ``b``."""
     b = clamp_min(resident_batch(s), 1.0)
-    prefill = ph.prefill_time_s(s)
-    decode = s.workload.output_tokens * ph.decode_step_s_at(s, b) / b
-    switch = swap_fraction(s) * ph.swap_time_s(s)
+    prefill = (ph.prefill_compute_s(s), ph.prefill_memory_s(s), ph.prefill_comm_s(s))
+    return prefill, ph.decode_step_parts_at(s, b), b
+
+
+def _session_parts(s: Scenario, terms=None):
+    """(prefill, decode share, switch share) of one session's wall time, s, unmasked.
+
+    The ``a = dp_attention`` ranks prefill and swap their own users in parallel (``/ a``);
+    other users' chunks fill a pipeline's bubble (``ph.prefill_work_s``).
+    """
+    w = s.workload
+    pre, dec, b = terms if terms is not None else _session_terms(s)
+    prefill = ph.phase_time_s(*pre, w.comm_overlap) * par.microbatches(s) / par.prefill_ticks(s)
+    prefill = prefill / w.dp_attention
+    decode = w.output_tokens * ph.phase_time_s(*dec, w.comm_overlap) / b
+    switch = swap_fraction(s) * ph.swap_time_s(s) / w.dp_attention
     return prefill, decode, switch
 
 
 def session_wall_s(s: Scenario):
-    """Wall-clock seconds the TP group spends per session (see module docstring); NaN if
+    """Wall-clock seconds the replica spends per session (see module docstring); NaN if
     one user's KV does not fit.
 
     Example (paper: Yi-34B, one A100, T = 4000, 250 out, batch 1): 0.916 + 8.46 = 9.38 s.
@@ -74,12 +92,13 @@ def session_wall_s(s: Scenario):
 
 
 def session_gpu_s(s: Scenario):
-    """Device-seconds per session: ``TP x session_wall_s``."""
-    return s.workload.tp * session_wall_s(s)
+    """Device-seconds per session: ``devices_per_replica x session_wall_s`` (every device of
+    the replica: ``tp x dp_attention x pp x cp``)."""
+    return par.devices_per_replica(s) * session_wall_s(s)
 
 
 def sessions_per_hour(s: Scenario):
-    """Sessions a TP group completes per hour: ``3600 / session_wall_s``."""
+    """Sessions a replica completes per hour: ``3600 / session_wall_s``."""
     return 3600.0 / session_wall_s(s)
 
 
@@ -101,31 +120,46 @@ def usd_per_million_output_tokens(s: Scenario):
 # ----------------------------------------------------------------------------- regimes
 
 
-def _phase_regime(compute, memory, comm):
+def _without_nic(s: Scenario) -> Scenario:
+    """``s`` with an infinitely fast, zero-latency scale-out network: what its communication
+    would cost over the scale-up links alone."""
+    hw = s.hardware.replace(scaleout_bytes_per_s=jnp.inf, scaleout_latency_s=0.0)
+    return s.replace(hardware=hw)
+
+
+def _phase_regime(compute, memory, comm, comm_up):
+    """0 compute, 1 HBM, or -- when communication outweighs both -- 2 scale-up link, or 5
+    the NIC when the time the scale-out network adds (``comm - comm_up``, ``comm_up`` the
+    same collectives over an infinitely fast network) is the larger share of ``comm``."""
     code = jnp.where(compute >= memory, 0.0, 1.0)
-    return jnp.where(comm > kink_max(compute, memory), 2.0, code)
+    link = jnp.where(comm - comm_up > comm_up, 5.0, 2.0)
+    return jnp.where(comm > kink_max(compute, memory), link, code)
 
 
 def prefill_regime(s: Scenario):
-    """Binding resource of the prefill (codes in ``REGIMES``): FLOP/s, HBM bandwidth,
-    scale-up link, or 4 when one user's KV does not fit."""
-    code = _phase_regime(ph.prefill_compute_s(s), ph.prefill_memory_s(s), ph.prefill_comm_s(s))
+    """Binding resource of the prefill (codes in ``REGIMES``): FLOP/s, HBM bandwidth, the
+    scale-up link, the NIC (5), or 4 when one user's KV does not fit."""
+    code = _phase_regime(ph.prefill_compute_s(s), ph.prefill_memory_s(s), ph.prefill_comm_s(s),
+                         ph.prefill_comm_s(_without_nic(s)))  # fmt: skip
     return jnp.where(mem.fits_one(s), code, 4.0)
 
 
 def decode_regime(s: Scenario):
     """Binding resource of a decode step at ``batch`` (4 when the batch does not fit)."""
-    code = _phase_regime(*ph.decode_step_parts_at(s, s.workload.batch))
+    b = s.workload.batch
+    up = ph.decode_step_parts_at(_without_nic(s), b)[2]
+    code = _phase_regime(*ph.decode_step_parts_at(s, b), up)
     return jnp.where(mem.fits(s), code, 4.0)
 
 
 def session_regime(s: Scenario):
     """Binding resource of a whole session: the regime of its largest part (prefill,
     decode share, or 3 = host link when swapping dominates); 4 when nothing fits."""
-    prefill, decode, switch = _session_parts(s)
-    b = clamp_min(resident_batch(s), 1.0)
-    pre_code = _phase_regime(ph.prefill_compute_s(s), ph.prefill_memory_s(s), ph.prefill_comm_s(s))
-    dec_code = _phase_regime(*ph.decode_step_parts_at(s, b))
+    terms = _session_terms(s)
+    prefill, decode, switch = _session_parts(s, terms)
+    up = _session_terms(_without_nic(s))
+    pre_code = _phase_regime(*terms[0], up[0][2])
+    dec_code = _phase_regime(*terms[1], up[1][2])
     code = jnp.where(prefill >= decode, pre_code, dec_code)
     code = jnp.where(switch > kink_max(prefill, decode), 3.0, code)
     return jnp.where(mem.fits_one(s), code, 4.0)

@@ -27,6 +27,11 @@ sliding-window layers          ``windowed_layer_fraction``, ``window_tokens``  0
 cross-layer KV sharing         ``layers_per_kv``                          1
 mixture of experts             ``n_experts``, ``experts_per_token``,      1, 1, 0
                                ``expert_params``
+parallel-block layers          ``allreduces_per_layer``                    2
+dense layers of an MoE model   ``n_dense_layers``                          0
+deployment (``_parallel.py``)  ``tp``, ``ep``, ``dp_attention``, ``pp``,   1 each, 0, 1
+                               ``microbatches_per_stage``, ``cp``;
+                               ``comm_overlap``; ``moe_imbalance``
 ============================  =========================================  ==============
 
 Names, sources and other labels live outside the trees (see ``kvjax.catalog``).
@@ -198,11 +203,19 @@ class Model(_Leaves):
         1.0, symbol="s", doc="layers that share one KV cache (cross-layer sharing; 1 = none)",
         domain=AT_LEAST_1,
     )  # fmt: skip
+    allreduces_per_layer: float = _leaf(
+        2.0, symbol="r", doc="tensor-parallel all-reduces per layer: 2 (after attention, after "
+        "the MLP), 1 for parallel-block models (Falcon, GPT-J, Command R)", domain=NONNEGATIVE,
+    )  # fmt: skip
+    n_dense_layers: float = _leaf(
+        0.0, symbol="L_d", doc="layers of an MoE model with a dense FFN, not experts "
+        "(DeepSeek-V3: the first 3)", domain=NONNEGATIVE,
+    )  # fmt: skip
 
 
 @_pytree
 class Hardware(_Leaves):
-    """One accelerator (per device; tensor parallelism multiplies it)."""
+    """One accelerator (per device; a deployment multiplies it), its links and its fabric."""
 
     flop_per_s: float = _leaf(
         symbol="F", doc="dense peak FLOP/s at the compute precision", units="FLOP/s"
@@ -225,6 +238,27 @@ class Hardware(_Leaves):
     usd_per_hour: float = _leaf(
         float("nan"), symbol="c", doc="rental price of one device-hour (NaN: no public price)",
         units="USD/h", domain=Domain(0.0, nan_ok=True),
+    )  # fmt: skip
+    scaleup_domain_devices: float = _leaf(
+        1e9, symbol="G_u", doc="devices one scale-up fabric joins (8: HGX node, 72: NVL72, "
+        "a TPU slice; 1e9: any deployment fits in one)", domain=AT_LEAST_1,
+    )  # fmt: skip
+    scaleout_bytes_per_s: float = _leaf(
+        0.0, symbol="beta_o", doc="device <-> network (NIC) bandwidth, one direction, per device "
+        "(0: none)", units="bytes/s", domain=NONNEGATIVE,
+    )  # fmt: skip
+    scaleout_latency_s: float = _leaf(
+        0.0, symbol="alpha_o", doc="latency of one step over the scale-out network", units="s",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    allreduce_latency_s: float = _leaf(
+        1e9, symbol="alpha_1", doc="base latency of a one-shot all-reduce inside the domain "
+        "(two-shot: twice; 1e9 s: no such kernel, the ring alone)", units="s",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    alltoall_latency_s: float = _leaf(
+        0.0, symbol="alpha_a", doc="base latency of one all-to-all (MoE dispatch or combine)",
+        units="s", domain=NONNEGATIVE,
     )  # fmt: skip
 
 
@@ -278,6 +312,33 @@ class Workload(_Leaves):
     bandwidth_efficiency: float = _leaf(
         1.0, symbol="eta_beta", doc="achieved / peak HBM bandwidth (1: theoretical peak)",
         domain=FRACTION,
+    )  # fmt: skip
+    ep: float = _leaf(
+        1.0, symbol="p_e", doc="expert-parallel degree: ranks of the tp x dp_attention group over "
+        "which the routed experts are split whole", domain=AT_LEAST_1,
+    )  # fmt: skip
+    dp_attention: float = _leaf(
+        1.0, symbol="p_a", doc="data-parallel attention ranks: each keeps only its own users' KV "
+        "and a copy of the non-expert weights", domain=AT_LEAST_1,
+    )  # fmt: skip
+    pp: float = _leaf(
+        1.0, symbol="p_s", doc="pipeline stages the layers are split into", domain=AT_LEAST_1
+    )
+    microbatches_per_stage: float = _leaf(
+        1.0, symbol="m_u", doc="pipeline microbatches per stage: u = m_u x pp in flight "
+        "(decode: u ticks a step; prefill: u chunks, u + pp - 1 ticks)", domain=AT_LEAST_1,
+    )  # fmt: skip
+    cp: float = _leaf(
+        1.0, symbol="p_c", doc="context-parallel degree: ranks the sequence and its KV are split "
+        "over (ring attention)", domain=AT_LEAST_1,
+    )  # fmt: skip
+    comm_overlap: float = _leaf(
+        0.0, symbol="o", doc="share of communication hidden under compute (0: added, the "
+        "paper's convention; 1: hidden)", domain=SHARE,
+    )  # fmt: skip
+    moe_imbalance: float = _leaf(
+        1.0, symbol="lambda", doc="all-to-all bytes of the busiest rank / the mean (1: balanced)",
+        domain=AT_LEAST_1,
     )  # fmt: skip
 
 

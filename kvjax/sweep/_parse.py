@@ -18,6 +18,9 @@ and a chunk hint (the format is documented in ``docs/sweeps.md``)::
     hardware = "a100-80gb-sxm"           # a catalog entry for a group with no axis
     workload.output_tokens = 250
 
+    [deployment]                         # optional: tp, ep, dp_attention, pp, cp, ..., nodes
+    tp = 8                               # (kvjax/sweep/_deployment.py)
+
 Every error is a one-line ``InputError`` naming the spec file, the key and the value.
 """
 
@@ -45,6 +48,7 @@ from ..model import (
     resolve_leaves,
     resolve_metrics,
 )
+from ._deployment import check_grid, parse_deployment
 from ._spec import (
     CATALOG_GROUPS,
     DEFAULT_BLOCK_POINTS,
@@ -58,7 +62,8 @@ from ._spec import (
 
 MAX_AXIS_LEN = 100_000_000
 _NUMERIC_FORMS = ("values", "linspace", "geomspace", "range")
-_TOP_KEYS = ("name", "description", "metrics", "dtype", "axes", "fixed", "chunks", "elasticity")
+_TOP_KEYS = ("name", "description", "metrics", "dtype", "axes", "fixed", "deployment", "chunks",
+             "elasticity")  # fmt: skip
 _SPECS = "kvjax.sweep"
 
 
@@ -109,6 +114,7 @@ def parse_spec(raw: dict, source: str = "<spec>", text: str = "", catalog=None) 
     _check_duplicates(axes, source)
 
     fixed, fixed_catalog = _parse_fixed(raw.get("fixed", {}), source, cat)
+    fixed.update(parse_deployment(raw.get("deployment"), source, fixed, fixed_catalog, axes, cat))
     for a in axes:
         if a.kind == "leaf" and a.leaf in fixed:
             raise fail("leaf is both an axis and fixed", source, "fixed", a.leaf, fixed[a.leaf])
@@ -153,6 +159,7 @@ def parse_spec(raw: dict, source: str = "<spec>", text: str = "", catalog=None) 
         source=source,
         elasticity=elasticity,
     )
+    check_grid(spec, cat)
     return spec
 
 
