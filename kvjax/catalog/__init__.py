@@ -17,6 +17,9 @@ A local Hugging Face ``config.json`` becomes a :class:`~kvjax.model.Model` with
 """
 
 from ..errors import InputError as InputError
+from ._deployments import deployment_scenario as deployment_scenario
+from ._deployments import load_deployments as load_deployments
+from ._deployments import load_deployments_file as load_deployments_file
 from ._hf_config import SUPPORTED as SUPPORTED
 from ._hf_config import model_from_hf_config as model_from_hf_config
 from ._loader import DATA_ENV as DATA_ENV
