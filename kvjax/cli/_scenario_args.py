@@ -10,11 +10,19 @@ the one parser of ``LEAF=VALUE`` items (``--set``, ``--bound``, ``--reference-se
 from __future__ import annotations
 
 import argparse
-import math
 
 from .. import catalog
-from ..errors import InputError
-from ..model import Scenario, Workload, leaf_info, replace_leaf, resolve_leaf
+from ..errors import InputError, fail
+from ..model import (
+    GROUPS,
+    Scenario,
+    Workload,
+    check_leaf_value,
+    first_problem,
+    leaf_info,
+    replace_leaf,
+    resolve_leaf,
+)
 
 ALIASES = {"context_tokens": ["--context"]}
 
@@ -38,9 +46,7 @@ def parse_assignment(item: str, flag: str) -> tuple[str, float]:
         value = float(raw)
     except ValueError:
         raise InputError(f"{flag} {path} = {raw!r}: not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{flag} {path} = {raw!r}: must be finite and >= 0")
-    return path, value
+    return path, check_leaf_value(path, value, field=f"{flag} {path}")
 
 
 def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,10 +88,23 @@ def scenario_from_args(args) -> Scenario:
     given = {n: getattr(args, n) for n in Workload.leaf_names() if getattr(args, n) is not None}
     if "context_tokens" not in given:
         raise InputError("--context is required (tokens of context per user)")
+    flags = {f"workload.{n}": "--" + n.replace("_", "-") for n in given}
     for name, value in given.items():
-        if not math.isfinite(value) or value < 0:
-            raise InputError(f"--{name.replace('_', '-')} = {value!r}: must be finite and >= 0")
+        check_leaf_value(f"workload.{name}", value, field=flags[f"workload.{name}"])
     s = Scenario(model, hardware, Workload(**given))
     for item in args.set:
-        s = replace_leaf(s, *parse_assignment(item, "--set"))
+        path, value = parse_assignment(item, "--set")
+        s = replace_leaf(s, path, value)
+        flags[path] = f"--set {path}"
+    check_scenario(s, flags, f"--model {args.model}" if args.model else "--hf-config")
     return s
+
+
+def check_scenario(s: Scenario, flags: dict, source: str) -> None:
+    """The rules between leaves (``kvjax.model.RULES``); a broken one is reported against the
+    flag that set the leaf it blames (else ``source``, the model's flag)."""
+    values = {f"{g}.{k}": v for g in GROUPS for k, v in getattr(s, g).as_dict().items()}
+    problem = first_problem(values)
+    if problem is not None:
+        leaf, value, message = problem
+        raise fail(message, field=flags.get(leaf, f"{source}: {leaf}"), value=value)

@@ -47,3 +47,5 @@ from ._types import replace_leaf as replace_leaf
 from ._types import resolve_leaf as resolve_leaf
 from ._types import resolve_leaves as resolve_leaves
 from ._types import scenario_from_leaves as scenario_from_leaves
+from ._validate import RULES as RULES
+from ._validate import first_problem as first_problem

@@ -54,6 +54,7 @@ from ._spec import (
     Axis,
     ElasticitySpec,
     SweepSpec,
+    check_rules,
 )
 
 MAX_AXIS_LEN = 100_000_000
@@ -153,6 +154,7 @@ def parse_spec(raw: dict, source: str = "<spec>", text: str = "", catalog=None) 
         source=source,
         elasticity=elasticity,
     )
+    check_rules(spec, cat)
     return spec
 
 
