@@ -17,13 +17,20 @@ COMMANDS = (_eval, _sweep, _grad, _frontier, _solve)
 """The modules that register subcommands, in the order ``kvjax --help`` lists them."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (``kvjax eval: error: ...``) and exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kvjax",
         description="Where the cost of serving long-context LLMs comes from (KV-cache roofline).",
     )
     parser.add_argument("--version", action="version", version=f"kvjax {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in COMMANDS:
         module.add_commands(sub)
     return parser

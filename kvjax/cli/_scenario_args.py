@@ -10,6 +10,7 @@ the one parser of ``LEAF=VALUE`` items (``--set``, ``--bound``, ``--reference-se
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from .. import catalog
 from ..errors import InputError, fail
@@ -108,3 +109,22 @@ def check_scenario(s: Scenario, flags: dict, source: str) -> None:
     if problem is not None:
         leaf, value, message = problem
         raise fail(message, field=flags.get(leaf, f"{source}: {leaf}"), value=value)
+
+
+@contextlib.contextmanager
+def reading_store(store):
+    """Turn an error met while reading a store's arrays (a damaged chunk file decodes as
+    nothing sensible) into one line: the chunk files that fail verification, named."""
+    try:
+        yield
+    except (InputError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the codec raised, one line for the user
+        from ..sweep import is_kvjax_store, verify
+
+        if is_kvjax_store(store):
+            v = verify(store)
+            if not v.ok:
+                raise InputError(f"{store}: corrupt store: {v.summary()}") from None
+        raise InputError(f"{store}: cannot read the store ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None  # fmt: skip

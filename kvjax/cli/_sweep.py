@@ -143,11 +143,12 @@ def cmd_info(args, argv=None) -> int:
     from ..sweep import info, verify
 
     d = info(args.store)
-    if args.verify:
-        v = verify(args.store)
+    if args.verify or d["attrs"].get("kvjax_store_format", 1) >= 2:
+        v = verify(args.store, checksums=args.verify)  # without --verify: sizes only (stat)
         if not v.ok:
             raise InputError(f"{args.store}: {v.summary()}")
-        print(v.summary(), file=sys.stderr)
+        if args.verify:
+            print(v.summary(), file=sys.stderr)
     if args.spec:
         print(d["spec_text"])
     elif args.json:

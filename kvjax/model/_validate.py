@@ -95,6 +95,7 @@ class Problem(tuple):
     of the broadcast arrays (``()`` for scalars)."""
 
     index: tuple = ()
+    shape: tuple = ()
 
 
 def first_problem(values: dict) -> Problem | None:
@@ -117,5 +118,6 @@ def first_problem(values: dict) -> Problem | None:
         point = {p: float(a[at]) for p, a in v.items()}
         out = Problem((rule.field, point[rule.field], rule.message(point)))
         out.index = tuple(int(i) for i in at)
+        out.shape = ok.shape
         return out
     return None

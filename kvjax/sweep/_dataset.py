@@ -20,7 +20,7 @@ from .._version import __version__
 from ..errors import fail
 from ..model import METRICS, REGIMES, TIE_CONVENTION, leaf_info
 from . import _zarr_writer as st
-from ._outputs import os_error
+from ._outputs import os_error, store_attrs
 from ._outputs import verify as verify_store
 from ._plan import Plan
 from ._spec import ELASTICITY_DIMS, ELASTICITY_VAR, SweepSpec
@@ -178,21 +178,6 @@ def completeness(store) -> tuple[int, int]:
     """(chunks with a done record, chunks in the grid) of a store."""
     attrs = store_attrs(store)
     return len(st.done_chunks(store)), int(attrs.get("kvjax_n_chunks", 0))
-
-
-def store_attrs(store) -> dict:
-    """The root attrs of a kvjax store; one-line ``InputError`` if it is not one or its
-    metadata is unreadable (truncated, not JSON, unreadable file)."""
-    path = Path(store)
-    if not st.is_kvjax_store(path):
-        raise fail("not a kvjax sweep store", field="store", value=str(store))
-    try:
-        return st.read_attrs(path)
-    except ValueError as e:
-        raise fail(f"corrupt store metadata zarr.json ({e})", field="store",
-                   value=str(store)) from None  # fmt: skip
-    except OSError as e:
-        raise os_error(e, path, doing="reading") from None
 
 
 def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = False):

@@ -139,7 +139,8 @@ def safe_output(path, *, overwrite: bool = False, inputs=(), what: str = "output
     """Write one output file or directory safely: ``with safe_output(p) as tmp:`` write to
     ``tmp`` (same directory, so the final rename is atomic); on success it replaces ``p``.
 
-    Refused in one line (``InputError``): ``p`` exists and ``overwrite`` is False; ``p`` is
+    Refused in one line (``InputError``): ``p`` exists and ``overwrite`` is False; ``p`` is a
+    non-empty directory that is not a zarr store (a folder of the user's files); ``p`` is
     (or contains, or is inside) one of ``inputs``; its directory cannot be created.  On an
     exception nothing at ``p`` changes and the temporary output is removed.
     """
@@ -151,6 +152,9 @@ def safe_output(path, *, overwrite: bool = False, inputs=(), what: str = "output
             raise fail(f"would write onto its own input {src}", field=what, value=str(path))
     if path.exists() and not overwrite:
         raise fail("exists; pass --overwrite to replace it", field=what, value=str(path))
+    if path.is_dir() and not st.is_store(path) and any(path.iterdir()):
+        raise fail("is a directory that is not a zarr store; refusing to replace it",
+                   field=what, value=str(path))  # fmt: skip
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -177,6 +181,21 @@ def _remove(p: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- verification
+
+
+def store_attrs(store) -> dict:
+    """The root attrs of a kvjax store; one-line ``InputError`` if it is not one or its
+    metadata is unreadable (truncated, not JSON, unreadable file)."""
+    path = Path(store)
+    if not st.is_kvjax_store(path):
+        raise fail("not a kvjax sweep store", field="store", value=str(store))
+    try:
+        return st.read_attrs(path)
+    except ValueError as e:
+        raise fail(f"corrupt store metadata zarr.json ({e})", field="store",
+                   value=str(store)) from None  # fmt: skip
+    except OSError as e:
+        raise os_error(e, path, doing="reading") from None
 
 
 @dataclass
@@ -215,13 +234,12 @@ def verify(path, *, checksums: bool = True) -> Verification:
     """Check every file each done record lists: present, of its recorded size and (with
     ``checksums``) CRC-32.  Raises ``InputError`` for a store that cannot be verified."""
     path = Path(path)
-    if not st.is_kvjax_store(path):
-        raise fail("not a kvjax sweep store", field="store", value=str(path))
+    attrs = store_attrs(path)
     if st.store_format(path) < st.STORE_FORMAT:
         raise fail("written by kvjax 0.1 (no checksums to verify); re-run it to verify",
                    field="store", value=str(path))  # fmt: skip
     records = st.read_records(path)
-    total = int(st.read_attrs(path).get("kvjax_n_chunks", 0))
+    total = int(attrs.get("kvjax_n_chunks", 0))
     out = Verification(str(path), len(records), total)
     for cid, rec in sorted(records.items()):
         for key, (size, crc) in rec["files"].items():

@@ -174,8 +174,7 @@ def check_rules(spec: SweepSpec, catalog=None) -> None:
     fixed values, catalog entries and axis values that a rule involves (vectorised)."""
     nd = len(spec.axes)
     values = dict(base_leaves(spec, catalog))
-    origin = {p: ("fixed", p.split(".")[1] if p in spec.fixed else p.split(".")[0])
-              for p in values}  # fmt: skip
+    origin = {p: ("fixed", p if p in spec.fixed else p.split(".")[0]) for p in values}
     for j, a in enumerate(spec.axes):
         shape = [1] * nd
         shape[j] = a.size
@@ -190,9 +189,10 @@ def check_rules(spec: SweepSpec, catalog=None) -> None:
     if problem is None:
         return
     leaf, value, message = problem
+    shape = problem.shape or (1,) * nd
     at = [f"{a.name} = {a.values[i]!r}" if a.kind != "leaf" else f"{a.name} = {a.values[i]:g}"
-          for a, i in zip(spec.axes, problem.index or [None] * nd, strict=True)
-          if i is not None and a.size > 1]  # fmt: skip
+          for a, i, n in zip(spec.axes, problem.index or (0,) * nd, shape, strict=True)
+          if n > 1]  # fmt: skip
     entry, key = origin.get(leaf, ("fixed", leaf))
     where = f" (at {', '.join(at)})" if at else ""
     raise fail(f"{message}{where}", spec.source, entry, key, value)
