@@ -14,9 +14,6 @@ from ._dataset import completeness as completeness
 from ._dataset import info as info
 from ._dataset import open_sweep as open_sweep
 from ._dataset import utc_now as utc_now
-from ._deps import elasticity_leaves as elasticity_leaves
-from ._deps import leaves_read as leaves_read
-from ._deps import metric_leaves as metric_leaves
 from ._kernel import block_split as block_split
 from ._kernel import build_kernel as build_kernel
 from ._outputs import StoreLock as StoreLock
