@@ -121,10 +121,9 @@ def chunk_file_bytes(path) -> dict[str, bytes]:
     """Every chunk file of a store as ``{relative key: bytes}`` (for bit-for-bit checks)."""
     from pathlib import Path
 
-    from kvjax.sweep import DONE_LOG
+    from kvjax.sweep import META_GROUP as meta
 
     root = Path(path)
-    meta = DONE_LOG.split("/")[0]
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()

@@ -15,30 +15,29 @@ from kvjax.analysis import check_condition, find_boundary
 from kvjax.errors import InputError
 from kvjax.model import Scenario, Workload, replace_leaf
 
-
-def closed_form_batch(model, hw, context, output_tokens=250.0):
-    """Batch where a dense TP=1 decode step turns compute-bound (kvjax.costs formulas):
-
-    B (2P + 4 L N H S) / F = (P b + B KV_tok S) / BW  =>  B = (P b / BW) / ((2P + 4LNHS) / F
-    - KV_tok S / BW), with S = T + (n_out - 1) / 2 the mean decode context.
-    """
-    s_ctx = context + 0.5 * (output_tokens - 1.0)
-    per_token = 2 * model.params_total + 4 * model.n_layers * model.n_heads * model.head_dim * s_ctx
-    kv_tok = 2 * model.n_layers * model.n_kv_heads * model.head_dim * 2.0
-    weights = model.params_total * 2.0
-    bw = hw.hbm_bytes_per_s
-    return (weights / bw) / (per_token / hw.flop_per_s - kv_tok * s_ctx / bw)
+# Batch B* at which a dense TP=1 decode step of Yi-34B turns compute-bound, worked by hand:
+# B* (2P + 4 L N H S) / F = (2P + B* KV_tok S) / BW  =>  B* = (2P / BW) / ((2P + 4LNHS) / F
+# - KV_tok S / BW), with S = T + 249/2 (mean decode context, 250 output tokens).  Yi-34B
+# (config.json of 01-ai/Yi-34B-200K; the paper's P = 34e9, bf16): 2P = 68e9 B of weights,
+# 4 L N H = 4 x 60 x 56 x 128 = 1,720,320, KV_tok = 245,760 B.  [a100] F = 312e12 FLOP/s,
+# BW = 2.039e12 B/s: 68e9 / BW = 33.34968 ms.  [h100] F = 989e12, BW = 3.35e12: 20.29851 ms.
+# Per user and step, FLOP / F and KV_tok S / BW (us), then B*:
+#   T    S      2P + 4LNHS  KV_tok S     A100                       H100
+#   100  224.5  6.838621e10  55,173,120  219.1866 - 27.05891: 173.5808 69.14683 - 16.46959: 385.3373
+#   200  324.5  6.855824e10  79,749,120  219.7380 - 39.11188: 184.6338 69.32077 - 23.80571: 445.9734
+#   500  624.5  6.907434e10 153,477,120  221.3921 - 75.27078: 228.2328 69.84261 - 45.81407: 844.7665
+HAND_BATCH = {"a100": [173.5808, 184.6338, 228.2328], "h100": [385.3373, 445.9734, 844.7665]}
 
 
 def test_decode_compute_bound_batch_matches_the_closed_form():
     contexts = np.array([100.0, 200.0, 500.0])
     with jax.enable_x64(True):
-        for hw in (A100_80GB, H100_SXM):
+        for key, hw in (("a100", A100_80GB), ("h100", H100_SXM)):
             out = find_boundary(
                 YI_34B, hw, Workload(context_tokens=contexts), "workload.batch",
                 "decode_compute_bound", np.geomspace(1, 4096, 25),
             )  # fmt: skip
-            expect = closed_form_batch(YI_34B, hw, contexts)
+            expect = HAND_BATCH[key]
             assert np.all(out["found"]) and np.all(out["converged"])
             np.testing.assert_allclose(out["value"], expect, rtol=1e-5)
             assert np.all(out["iterations"] <= 8)
@@ -72,11 +71,12 @@ def test_boundary_points_satisfy_their_condition(condition, target, check):
 
 
 def test_fits_one_is_the_paper_capacity_limit():
-    # (80 GiB - 68 GB) / 245,760 B per token = 72,833 tokens for one user of Yi-34B
+    # [a100] 80 GiB = 85,899,345,920 B minus the paper's 68e9 B of weights = 17,899,345,920 B;
+    # / 245,760 B per token (the paper) = 72,832.625 tokens for one user of Yi-34B
     with jax.enable_x64(True):
         out = find_boundary(YI_34B, A100_80GB, Workload(context_tokens=1.0), "context_tokens",
                             "fits_one", np.geomspace(1e3, 1e6, 7))  # fmt: skip
-    expect = (80 * 2**30 - 68e9) / 245_760
+    expect = 72_832.625
     assert float(out["value"]) == pytest.approx(expect, rel=1e-6)
 
 

@@ -56,4 +56,9 @@ def test_values_as_written():
 
 def test_llama_2_13b_at_8192_tokens_is_6_7_gb():
     # 819,200 B/token x 8,192 tokens = 6,710,886,400 B: the often-quoted "6.7 GB" per user.
-    assert _kv_per_token("llama-2-13b") * 8192 == pytest.approx(6.7108864e9, rel=1e-6)
+    s = Scenario(
+        catalog.load_model("llama-2-13b"),
+        catalog.load_hardware("a100-80gb-sxm"),
+        Workload(context_tokens=8192.0),
+    )
+    assert float(costs.kv_bytes_per_user(s)) == pytest.approx(6_710_886_400, rel=1e-6)

@@ -3,6 +3,7 @@ differences; plus float32 / float64 agreement and infeasible points."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -99,7 +100,8 @@ def test_infeasible_point_is_a_result_not_an_error():
     ):
         assert math.isnan(float(r[k])), k
     assert float(r["decode_regime"]) == 4.0  # HBM capacity
-    assert float(r["kv_bytes_per_user"]) == pytest.approx(245_760 * 1e6, rel=1e-6)
+    # [paper] 245,760 B per token x 1,000,000 tokens
+    assert float(r["kv_bytes_per_user"]) == pytest.approx(245.76e9, rel=1e-6)
 
 
 def test_weights_that_do_not_fit_give_zero_concurrency_not_negative():
@@ -130,9 +132,18 @@ def test_moe_touches_expected_distinct_experts():
     from conftest import MIXTRAL_8X7B
 
     s = scenario(MIXTRAL_8X7B)
-    # E (1 - (1 - k/E)^B) with E = 8, k = 2: 2 experts for one token, 8 (1 - 0.75^4) for 4
-    assert float(costs.expected_experts_touched(s, 1.0)) == pytest.approx(2.0)
-    assert float(costs.expected_experts_touched(s, 4.0)) == pytest.approx(8 * (1 - 0.75**4))
+    # [mixtral] E = 8 experts, top-2.  Brute force, independent of the closed form: every
+    # token picks one of the C(8, 2) = 28 expert pairs uniformly; average the distinct
+    # experts over all 28^B routings of B tokens (B = 1, 2, 3: 2, 3.5, 4.625 experts).
+    pairs = list(itertools.combinations(range(8), 2))
+    for tokens, by_hand in [(1, 2.0), (2, 3.5), (3, 4.625)]:
+        routings = itertools.product(pairs, repeat=tokens)
+        brute = sum(len(set().union(*r)) for r in routings) / len(pairs) ** tokens
+        assert brute == by_hand
+        assert float(costs.expected_experts_touched(s, float(tokens))) == pytest.approx(brute)
+    # by hand at 4 tokens: each expert is missed by one token with probability 21/28 = 3/4,
+    # by all four with 81/256, so 8 x 175/256 = 5.46875 experts are touched
+    assert float(costs.expected_experts_touched(s, 4.0)) == pytest.approx(5.46875)
     # dense models touch their one "expert" at any batch, with a finite gradient
     d = scenario(YI_34B)
     assert float(costs.expected_experts_touched(d, 7.0)) == 1.0

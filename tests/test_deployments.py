@@ -133,10 +133,10 @@ def test_eval_deepseek_as_deepseek_serves_it_in_one_line(capsys):
     "argv, message",
     [
         (["--model", "mixtral-8x7b", "--hardware", "h100-sxm", "--context", "4000", "--tp",
-          "8", "--ep", "16"], "workload.ep = 16.0: ep exceeds the routed experts"),
+          "8", "--ep", "16"], "--ep = 16.0: ep = 16 exceeds the 8 routed experts"),
         (["--model", "yi-34b", "--hardware", "h100-sxm", "--context", "4000", "--dp-attention",
           "16", "--set", "hardware.scaleout_bytes_per_s=0"],
-         "hardware.scaleout_bytes_per_s = 0.0: the deployment spans"),
+         "--set hardware.scaleout_bytes_per_s = 0.0: the deployment (tp x"),
         ([*DEEPSEEK, "--nodes", "18", "--dp-attention", "32"], "--nodes = 18.0: tp x"),
         (["--model", "yi-34b", "--hardware", "h100-sxm", "--context", "4000", "--set",
           "hardware.scaleup_domain_devices=1e9", "--nodes", "2"], "scale-up domain size"),
@@ -188,7 +188,7 @@ def test_spec_deployment_table_and_nodes():
 @pytest.mark.parametrize(
     "edit, where",
     [
-        (("nodes = 18", "ep = 512"), "[deployment]: workload.ep = 512.0: ep exceeds"),
+        (("nodes = 18", "ep = 512"), "[deployment]: ep = 512.0: ep = 512 exceeds the 256 routed"),
         (("nodes = 18", "dp_atention = 2"), "did you mean 'dp_attention'"),
         (("[axes.batch]\nleaf = \"workload.batch\"\nvalues = [4000, 12686]",
           "[axes.tp]\nleaf = \"workload.tp\"\nvalues = [1, 256]"),

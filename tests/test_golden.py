@@ -191,13 +191,17 @@ def test_kv_llama_2_13b_8k():
 
 
 @pytest.mark.parametrize(
-    "tokens, gib, printed, digits",
-    [(4000.0, 0.91553, 0.91, 2), (50000.0, 11.444, 11.4, 1), (100000.0, 22.888, 22.8, 1)],
+    "tokens, nbytes, gib, printed, digits",
+    [
+        (4000.0, 983_040_000, 0.91553, 0.91, 2),  # 245,760 B x 4,000
+        (50000.0, 12_288_000_000, 11.444, 11.4, 1),  # 245,760 B x 50,000
+        (100000.0, 24_576_000_000, 22.888, 22.8, 1),  # 245,760 B x 100,000
+    ],
 )
-def test_kv_per_user_paper_gib(tokens, gib, printed, digits):
+def test_kv_per_user_paper_gib(tokens, nbytes, gib, printed, digits):
     # [paper] 0.91 / 11.4 / 22.8 "GB": GiB, truncated (not rounded) as the paper prints.
     kv = f(c.kv_bytes_per_user(paper(tokens)))
-    assert kv == approx(245_760 * tokens, EXACT)
+    assert kv == approx(nbytes, EXACT)
     assert kv / GiB == approx(gib, 1e-4)
     scale = 10**digits
     assert math.floor(kv / GiB * scale) / scale == pytest.approx(printed, abs=1e-9)
@@ -297,8 +301,8 @@ def test_character_ai_hybrid():
 
 
 def test_free_hbm_and_concurrency_paper():
-    # [a100] 80 GiB = 85,899,345,920 B; minus 68e9 B of weights = 17.899e9 B free.
-    assert f(c.free_hbm_bytes_per_device(paper())) == approx(85_899_345_920 - 68e9, EXACT)
+    # [a100] 80 GiB = 85,899,345,920 B; minus 68e9 B of weights = 17,899,345,920 B free.
+    assert f(c.free_hbm_bytes_per_device(paper())) == approx(17_899_345_920, EXACT)
     # [paper] "~13-20" users at 4K, 1 at 50K, 0 at 100K: real 18.2 / 1.46 / 0.73, floored.
     for t, real, whole in [(4e3, 18.208, 18), (5e4, 1.4567, 1), (1e5, 0.72833, 0)]:
         assert f(c.concurrency(paper(t))) == approx(real)
@@ -400,9 +404,10 @@ def test_prefill_flop_bytes_and_time_4k():
     assert f(c.prefill_s(s)) == approx(0.91591)
     assert f(c.prefill_regime(s)) == 0
     assert f(c.prefill_attention_flop(paper(5e4))) == approx(2.1504e15)
-    # rule: attention equals the linear term at T* = P / (2 L N H m) = 79,055 tokens
-    t_star = 34e9 / (2 * 60 * 56 * 128 * 0.5)
-    assert t_star == approx(79_055)
+    # rule: attention equals the linear term at T* = P / (2 L N H m) = 34e9 / (2 x 60 x 56 x
+    # 128 x 0.5) = 34e9 / 430,080 = 79,055.06 tokens, and the ratio is T / T* (linear in T)
+    t_star = 79_055.06
+    assert f(c.prefill_attention_flop(paper(t_star))) / (2 * 34e9 * t_star) == approx(1.0)
     assert f(c.prefill_attention_flop(paper(5e4))) / (2 * 34e9 * 5e4) == approx(5e4 / t_star)
     assert f(c.prefill_attention_flop(paper(5e4))) / (2 * 34e9 * 5e4) == approx(0.63247)
     assert f(c.prefill_attention_flop(paper(1e5))) / (2 * 34e9 * 1e5) == approx(1.26494)

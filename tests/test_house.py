@@ -18,8 +18,8 @@ from conftest import A100_80GB, YI_34B
 import kvjax
 from kvjax import costs
 from kvjax.cli import main
-from kvjax.model import Hardware, Scenario, Workload, leaf_paths, scenario_from_leaves
-from kvjax.sweep import builtin_names, leaves_read
+from kvjax.model import Hardware, Scenario, Workload, leaf_paths, leaves_read, scenario_from_leaves
+from kvjax.sweep import builtin_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def test_jax_integer_arrays_and_tracers_become_floats():
         return costs.kv_bytes_per_user(Scenario(YI_34B, A100_80GB,
                                                 Workload(context_tokens=batch * 1000)))  # fmt: skip
 
-    assert float(jax.jit(f)(jnp.asarray(4, jnp.int32))) == 245_760 * 4000
+    assert float(jax.jit(f)(jnp.asarray(4, jnp.int32))) == 983_040_000  # [paper] 245,760 x 4000
 
 
 # ----------------------------------------------------------------------------- dependence walk

@@ -31,13 +31,13 @@ from kvjax.model import (
     Model,
     Scenario,
     Workload,
-    deployment_errors,
     evaluate,
+    first_problem,
     get_leaf,
     metric_vector_fn,
+    nodes_deployment,
     replace_leaf,
 )
-from kvjax.model._parallel import nodes_deployment
 
 US = 1e-6
 
@@ -124,7 +124,7 @@ def test_allreduce_across_nodes_is_hierarchical():
     inter = 2 * (1 / 2) * (m / 8) / 50e9 + 2 * 3 * US
     assert f(c.allreduce_s(s, m, 16.0)) == pytest.approx(
         f(c.allreduce_s(s, m, 8.0)) + inter, rel=1e-9)
-    assert deployment_errors({"workload.tp": 16.0, "hardware.scaleup_domain_devices": 8.0})
+    assert first_problem({"workload.tp": 16.0, "hardware.scaleup_domain_devices": 8.0})
     # the default hardware (one domain, no one-shot kernel) is the old ring
     plain = scenario(YI_34B, H100_SXM)
     assert f(c.allreduce_s(plain, m, 8.0)) == pytest.approx(
@@ -246,27 +246,31 @@ def test_context_parallel_kv_ring_is_hidden_under_attention():
 @pytest.mark.parametrize(
     "values, path, text",
     [
-        ({"workload.ep": 16.0, "model.n_experts": 8.0}, "workload.ep", "exceeds the routed"),
+        ({"workload.ep": 16.0, "model.n_experts": 8.0}, "workload.ep", "exceeds the 8 routed"),
         ({"workload.ep": 3.0, "model.n_experts": 8.0, "workload.tp": 8.0}, "workload.ep",
-         "must divide tp x dp_attention"),
-        ({"workload.tp": 96.0, "model.n_heads": 64.0}, "workload.tp", "n_heads"),
-        ({"workload.pp": 80.0, "model.n_layers": 61.0}, "workload.pp", "n_layers"),
+         "does not divide tp x dp_attention = 8"),
+        ({"workload.ep": 2.5, "model.n_experts": 8.0}, "workload.ep", "not a whole number"),
+        ({"workload.tp": 96.0, "model.n_heads": 64.0}, "workload.tp", "64 attention heads"),
+        ({"workload.pp": 80.0, "model.n_layers": 61.0}, "workload.pp", "exceeds the 61 layers"),
         ({"workload.cp": 16.0, "workload.context_tokens": 20.0}, "workload.cp", "2 x cp"),
         ({"workload.dp_attention": 16.0, "hardware.scaleup_domain_devices": 8.0},
          "hardware.scaleout_bytes_per_s", "no scale-out bandwidth"),
+        ({"model.n_dense_layers": 61.0, "model.n_layers": 61.0}, "model.n_dense_layers",
+         "below n_layers"),
     ],
 )
-def test_deployment_errors_name_the_leaf(values, path, text):
-    errors = deployment_errors(values)
-    assert errors and errors[0][0] == path and text in errors[0][2], errors
+def test_bad_deployments_break_a_rule_naming_the_leaf(values, path, text):
+    problem = first_problem(values)
+    assert problem and problem[0] == path and text in problem[2], problem
 
 
-def test_deployment_errors_over_a_grid_and_nodes():
+def test_deployment_rules_over_a_grid_and_nodes():
     # arrays broadcast: the first offending value is reported
-    e = deployment_errors({"workload.ep": np.array([1.0, 2.0, 64.0]), "model.n_experts":
-                           np.array([[8.0], [256.0]]), "workload.dp_attention": 64.0})
-    assert e[0][:2] == ("workload.ep", 64.0)
-    assert deployment_errors({"workload.tp": 8.0, "workload.ep": 8.0, "model.n_experts": 8.0}) == []
+    p = first_problem({"workload.ep": np.array([1.0, 2.0, 64.0]), "model.n_experts":
+                       np.array([[8.0], [256.0]]), "workload.dp_attention": 64.0})  # fmt: skip
+    assert p[:2] == ("workload.ep", 64.0)
+    ok = {"workload.tp": 8.0, "workload.ep": 8.0, "model.n_experts": 8.0, "model.n_heads": 32.0}
+    assert first_problem(ok) is None
     # [day6] 18 nodes of 8: dp_attention = ep = 144; a wrong dp_attention is refused
     known = {"hardware.scaleup_domain_devices": 8.0, "model.n_experts": 256.0}
     assert nodes_deployment(18.0, known)[0] == {"workload.dp_attention": 144.0,

@@ -54,7 +54,7 @@ def _kill_when_some_done(proc, store, min_done=1, timeout=60.0):
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
             break
-        if (store / st.DONE_LOG).exists() and len(st.done_chunks(store)) >= min_done:
+        if store.exists() and len(st.done_chunks(store)) >= min_done:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)

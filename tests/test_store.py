@@ -10,8 +10,8 @@ import pytest
 import zarr
 
 from kvjax.errors import InputError
+from kvjax.sweep import StoreLock, completeness, open_sweep, parse_text, run_sweep
 from kvjax.sweep import _zarr_writer as st
-from kvjax.sweep import completeness, open_sweep, parse_text, run_sweep
 
 SPEC = """
 metrics = ["kv_bytes_per_user", "decode_step_s", "fits", "decode_regime"]
@@ -57,7 +57,9 @@ def test_partial_store_refused(tmp_path, spec):
     path = tmp_path / "p.zarr"
     run_sweep(spec, path)
     st.update_attrs(path, {st.STATUS_KEY: "incomplete"})
-    (path / st.DONE_LOG).write_bytes(b"0\n2")  # "2" is a torn record
+    records = path / st.RECORDS / "c"
+    (records / "1").unlink()
+    (records / "2").write_bytes(b"\x01\x00\x00\x00garbage")  # an undecodable record
     assert st.done_chunks(path) == {0}
     with pytest.raises(InputError, match="incomplete sweep store \\(1/3 chunks"):
         open_sweep(path)
@@ -147,10 +149,10 @@ def test_peak_memory_bounded_by_chunk_not_grid(tmp_path):
 def test_second_writer_refused(tmp_path, spec):
     path = tmp_path / "l.zarr"
     run_sweep(spec, path)
-    first = st.ChunkWriter(path)
-    try:
+    with StoreLock(path, command="kvjax sweep first"):
+        with pytest.raises(InputError, match=r"being written by another process \(pid "
+                           r"\d+ on .* since .*: kvjax sweep first\)"):  # fmt: skip
+            run_sweep(spec, path, overwrite=True)
         with pytest.raises(InputError, match="being written by another process"):
-            st.ChunkWriter(path)
-    finally:
-        first.close()
-    st.ChunkWriter(path).close()
+            run_sweep(spec, path, resume=True)
+    run_sweep(spec, path, overwrite=True)  # the lock died with its holder

@@ -7,10 +7,11 @@ import itertools
 import jax
 import numpy as np
 import pytest
+import xarray as xr
 
 from kvjax import catalog
-from kvjax.model import METRICS, REGIMES, Scenario, Workload, evaluate
-from kvjax.sweep import chunk_shape, metric_leaves, open_sweep, parse_text, plan_sweep, run_sweep
+from kvjax.model import METRICS, REGIMES, Scenario, Workload, evaluate, metric_leaves
+from kvjax.sweep import chunk_shape, open_sweep, parse_text, plan_sweep, run_sweep
 
 SPEC = """
 name = "small"
@@ -140,14 +141,21 @@ def test_float64(tmp_path):
         _check_equal_to_evaluate(ds, np.float64, 1e-12)
 
 
-def test_fixed_overrides_catalog_leaf(tmp_path):
+def test_fixed_overrides_catalog_leaf(tmp_path, small_store):
     text = SPEC.replace(
         "workload.kv_bits = 8", 'workload.kv_bits = 8\n"hardware.usd_per_hour" = 1.0'
     )
     ds_path = tmp_path / "o.zarr"
     run_sweep(parse_text(text, "o.toml"), ds_path)
     ds = open_sweep(ds_path)
-    ref = open_sweep(tmp_path / "o.zarr")  # same store; usd must scale with 1 $/h
-    usd = ds.usd_per_session.values
-    gpu_s = ref.session_gpu_s.values
-    np.testing.assert_allclose(usd, gpu_s / 3600.0, rtol=1e-6)
+    ref = open_sweep(small_store[0])  # the same spec at the catalog's prices
+    # the cost is linear in the price: $1/h instead of the catalog's list price per GPU
+    # (hardware.toml: 5.1207 $/h for the A100-80GB SXM, 12.29 $/h for the H100 SXM)
+    hw = ref.hardware.values
+    price = xr.DataArray([catalog.load_hardware(str(h)).usd_per_hour for h in hw],
+                         dims="hardware", coords={"hardware": hw})  # fmt: skip
+    assert float(price.min()) > 1.0  # so a lost override cannot pass
+    want = (ref.usd_per_session / price).transpose(*ds.usd_per_session.dims)
+    np.testing.assert_allclose(ds.usd_per_session.values, want.values, rtol=1e-6)
+    # and nothing but the price moved
+    np.testing.assert_array_equal(ds.session_gpu_s.values, ref.session_gpu_s.values)

@@ -34,7 +34,7 @@ import json
 from pathlib import Path
 
 from ..errors import fail
-from ..model import Model
+from ..model import Model, check_leaf_value, first_problem
 
 SUPPORTED = (
     "llama",
@@ -171,6 +171,16 @@ def _window(c: _Config, mt: str, n_layers: int) -> dict:
     return dict(window_tokens=w, windowed_layer_fraction=n_win / n_layers)
 
 
+def _check(model: Model, path: Path) -> None:
+    """Every leaf in its domain and the rules between leaves, as for every entry point."""
+    for name, value in model.as_dict().items():
+        check_leaf_value(f"model.{name}", value, path, field=f"(model.{name})")
+    problem = first_problem({f"model.{k}": v for k, v in model.as_dict().items()})
+    if problem is not None:
+        leaf, value, message = problem
+        raise fail(message, path, field=f"(model.{leaf.split('.')[1]})", value=value)
+
+
 def model_from_hf_config(path) -> tuple[Model, dict]:
     """Read a local Hugging Face ``config.json`` into a :class:`Model` and an info dict.
 
@@ -210,6 +220,12 @@ def model_from_hf_config(path) -> tuple[Model, dict]:
     )
     if k > n:
         raise fail(f"exceeds num_attention_heads = {n}", path, field="num_key_value_heads", value=k)
+    if n % k and not mt.startswith("deepseek"):
+        raise fail(f"does not divide num_attention_heads = {n} (GQA groups query heads evenly "
+                   "over KV heads)", path, field="num_key_value_heads", value=k)  # fmt: skip
+    if c.get("head_dim") is None and d % n:  # the family ties hidden = heads x head_dim
+        raise fail(f"hidden_size is not a multiple of num_attention_heads = {n} and no "
+                   "head_dim is given", path, field="hidden_size", value=d)  # fmt: skip
     h = c.int("head_dim", default=d // n)
     tied = bool(c.get("tie_word_embeddings", mt in _TIED_BY_DEFAULT))
 
@@ -230,6 +246,7 @@ def model_from_hf_config(path) -> tuple[Model, dict]:
         allreduces_per_layer=1.0 if parallel else 2.0,
         **{key: float(val) for key, val in {**kv, **moe, **_window(c, mt, n_layers)}.items()},
     )
+    _check(model, path)
     info = {
         "model_type": mt,
         "name": raw.get("_name_or_path") or path.parent.name or path.stem,

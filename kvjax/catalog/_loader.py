@@ -17,7 +17,7 @@ from pathlib import Path
 import jax.numpy as jnp
 
 from ..errors import fail, suggest
-from ..model import Hardware, Model, leaf_info
+from ..model import Hardware, Model, first_problem, leaf_info
 from ..model import leaf_defaults as _leaf_defaults
 from ..units import GB, TERA, US, GiB
 
@@ -183,26 +183,12 @@ def _check_scaleup(path, key, e) -> None:
 
 
 def _check_model(path, key, e) -> None:
-    if e["n_kv_heads"] > e["n_heads"]:
-        raise fail(f"exceeds n_heads = {e['n_heads']}", path, key, "n_kv_heads", e["n_kv_heads"])
-    n_exp, k = e.get("n_experts", 1), e.get("experts_per_token", 1)
-    if k > n_exp:
-        raise fail(f"exceeds n_experts = {n_exp}", path, key, "experts_per_token", k)
-    if n_exp * e.get("expert_params", 0) > e["params_total"]:
-        raise fail(
-            "n_experts x expert_params exceeds params_total",
-            path,
-            key,
-            "expert_params",
-            e.get("expert_params"),
-        )
-    if e.get("n_dense_layers", 0) >= e["n_layers"]:
-        raise fail(f"must be below n_layers = {e['n_layers']}", path, key, "n_dense_layers",
-                   e["n_dense_layers"])  # fmt: skip
-    if e.get("windowed_layer_fraction", 0) > 0 and e.get("window_tokens", 0) <= 0:
-        raise fail("windowed layers need window_tokens > 0", path, key, "window_tokens")
-    if (e.get("kv_rope_dim", 0) > 0) and not (e.get("kv_latent_dim", 0) > 0):
-        raise fail("kv_rope_dim given without kv_latent_dim (MLA)", path, key, "kv_latent_dim")
+    """The rules between a model's leaves (``kvjax.model.RULES``), as for every entry point."""
+    values = {f"model.{n}": float(e[n]) for n in Model.leaf_names() if n in e}
+    problem = first_problem(values)
+    if problem is not None:
+        leaf, value, message = problem
+        raise fail(message, path, key, leaf.split(".")[1], e.get(leaf.split(".")[1], value))
 
 
 # ----------------------------------------------------------------------------- conversion

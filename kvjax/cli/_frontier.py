@@ -13,7 +13,7 @@ import math
 
 from .._format import columns, si
 from ..errors import InputError
-from ._scenario_args import split_list
+from ._scenario_args import reading_store, split_list
 
 
 def _cmd_frontier(args) -> int:
@@ -26,11 +26,13 @@ def _cmd_frontier(args) -> int:
     over = split_list(args.over) or None
     ds = _open(args.store)
     if args.boundary is not None:
-        return run_boundary(args, ds)
-    table = pareto_table(ds, minimize, maximize, over, split_list(args.extra))
+        with reading_store(args.store):
+            return run_boundary(args, ds)
+    with reading_store(args.store):
+        table = pareto_table(ds, minimize, maximize, over, split_list(args.extra))
     n = table.sizes["point"]
     if args.out:
-        table.to_zarr(args.out, mode="w", consolidated=False)
+        _save(table, args)
     kept = [d for d in table.coords if d not in table.attrs["over"].split(",")]
     print(
         f"Pareto set of {n} points: minimize {minimize or '-'}, maximize {maximize or '-'}, "
@@ -57,6 +59,16 @@ def _cmd_frontier(args) -> int:
     if any_nan:
         print("(-: NaN in an --extra variable: infeasible there, e.g. the batch does not fit)")
     return 0
+
+
+def _save(ds, args) -> None:
+    """``ds`` as a zarr store at ``--out``: written beside it and renamed into place; an
+    existing path is replaced only with ``--overwrite``, the input store never."""
+    from ..sweep import safe_output
+
+    with safe_output(args.out, overwrite=args.overwrite, inputs=[args.store],
+                     what="--out") as tmp:  # fmt: skip
+        ds.to_zarr(tmp, mode="w-", consolidated=True, zarr_format=3)
 
 
 def _open(store):
@@ -223,7 +235,7 @@ def run_boundary(args, ds) -> int:
         f"{'' if units in ('', '1') else ' ' + units}, refined by Newton"
     )
     if args.out:
-        result.to_zarr(args.out, mode="w", consolidated=False)
+        _save(result, args)
     print_table(result, dim, args.limit, args.found_only)
     if args.out:
         print(f"saved {dict(result[dim].sizes)} to {args.out}")
@@ -264,4 +276,5 @@ def add_commands(subparsers) -> None:
     )
     p.add_argument("--limit", type=int, default=40, help="rows printed (default 40)")
     p.add_argument("--out", help="save the Pareto table or boundary dataset as a zarr store")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_cmd_frontier)

@@ -5,10 +5,10 @@ the one parser of ``LEAF=VALUE`` items (``--set``, ``--bound``, ``--reference-se
 ``--precision bf16|fp8``, one flag per workload leaf (``--context``, ``--batch``, ``--tp``,
 ``--kv-bits``, the deployment ``--ep``, ``--dp-attention``, ``--pp``, ``--cp``, ...; help
 text and units from the leaf metadata), ``--nodes N`` (spread one replica over N scale-up
-domains, ``kvjax.model._parallel.nodes_deployment``), and ``--set group.leaf=VALUE`` for any
-other leaf.  Deployments no system can run (``kvjax.model.deployment_errors``) are one-line
-errors, the same as in a sweep spec.  DeepSeek-V3 decode as DeepSeek serves it (18 nodes of
-8 H800, DP attention and EP over all 144 GPUs, fp8)::
+domains, ``kvjax.model.nodes_deployment``), and ``--set group.leaf=VALUE`` for any other
+leaf.  Deployments no system can run break a rule of ``kvjax.model.RULES`` (the one
+validation): a one-line error, the same as in a sweep spec.  DeepSeek-V3 decode as
+DeepSeek serves it (18 nodes of 8 H800, DP attention and EP over all 144 GPUs, fp8)::
 
     kvjax eval --model deepseek-v3 --hardware h800 --precision fp8 \
         --weight-bytes-per-param 1 --nodes 18 --context 4989 --batch 12686
@@ -17,21 +17,23 @@ errors, the same as in a sweep spec.  DeepSeek-V3 decode as DeepSeek serves it (
 from __future__ import annotations
 
 import argparse
-import math
+import contextlib
 
 from .. import catalog
 from ..errors import InputError, fail
 from ..model import (
-    DEPLOYMENT_LEAVES,
+    GROUPS,
+    NODES_LEAVES,
     Scenario,
     Workload,
-    deployment_errors,
+    check_leaf_value,
+    first_problem,
     get_leaf,
     leaf_info,
+    nodes_deployment,
     replace_leaf,
     resolve_leaf,
 )
-from ..model._parallel import nodes_deployment
 
 ALIASES = {"context_tokens": ["--context"]}
 
@@ -55,9 +57,7 @@ def parse_assignment(item: str, flag: str) -> tuple[str, float]:
         value = float(raw)
     except ValueError:
         raise InputError(f"{flag} {path} = {raw!r}: not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{flag} {path} = {raw!r}: must be finite and >= 0")
-    return path, value
+    return path, check_leaf_value(path, value, field=f"{flag} {path}")
 
 
 def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
@@ -103,33 +103,56 @@ def scenario_from_args(args) -> Scenario:
     given = {n: getattr(args, n) for n in Workload.leaf_names() if getattr(args, n) is not None}
     if "context_tokens" not in given:
         raise InputError("--context is required (tokens of context per user)")
+    flags = {f"workload.{n}": "--" + n.replace("_", "-") for n in given}
     for name, value in given.items():
-        if not math.isfinite(value) or value < 0:
-            raise InputError(f"--{name.replace('_', '-')} = {value!r}: must be finite and >= 0")
+        check_leaf_value(f"workload.{name}", value, field=flags[f"workload.{name}"])
     s = Scenario(model, hardware, Workload(**given))
-    assigned = [parse_assignment(item, "--set") for item in args.set]
-    for path, value in assigned:
+    for item in args.set:
+        path, value = parse_assignment(item, "--set")
         s = replace_leaf(s, path, value)
+        flags[path] = f"--set {path}"
     if getattr(args, "nodes", None) is not None:
-        known = {p: float(get_leaf(s, p)) for p in DEPLOYMENT_LEAVES}
-        explicit = {f"workload.{n}" for n in given} | {p for p, _ in assigned}
-        known.update({f"given:{p}": known[p] for p in explicit if p in known})
+        known = {p: float(get_leaf(s, p)) for p in NODES_LEAVES}
+        known.update({f"given:{p}": known[p] for p in flags if p in known})
         updates, errors = nodes_deployment(args.nodes, known)
         if errors:
-            raise fail(errors[0][2], field=_flag(errors[0][0]), value=errors[0][1])
+            path, value, message = errors[0]
+            raise fail(message, field="--nodes" if path == "nodes" else path, value=value)
         for path, value in updates.items():
             s = replace_leaf(s, path, value)
-    check_deployment(s)
+            flags[path] = f"--nodes {args.nodes:g}: {path}"
+    check_scenario(s, flags, {"model": f"--model {args.model}" if args.model else "--hf-config",
+                              "hardware": f"--hardware {args.hardware}"})  # fmt: skip
     return s
 
 
-def _flag(path: str) -> str:
-    return "--nodes" if path == "nodes" else path
+def check_scenario(s: Scenario, flags: dict, sources: dict) -> None:
+    """The rules between leaves (``kvjax.model.RULES``); a broken one is reported against the
+    flag that set the leaf it blames (else the flag of its group in ``sources``: the model's
+    or the hardware's)."""
+    values = {f"{g}.{k}": v for g in GROUPS for k, v in getattr(s, g).as_dict().items()}
+    problem = first_problem(values)
+    if problem is not None:
+        leaf, value, message = problem
+        group = leaf.split(".")[0]
+        where = flags.get(leaf, f"{sources.get(group, sources['model'])}: {leaf}")
+        raise fail(message, field=where, value=value)
 
 
-def check_deployment(s: Scenario) -> None:
-    """Raise the first of ``kvjax.model.deployment_errors`` for one scenario (one line)."""
-    errors = deployment_errors({p: float(get_leaf(s, p)) for p in DEPLOYMENT_LEAVES})
-    if errors:
-        path, value, message = errors[0]
-        raise fail(message, field=path, value=value)
+@contextlib.contextmanager
+def reading_store(store):
+    """Turn an error met while reading a store's arrays (a damaged chunk file decodes as
+    nothing sensible) into one line: the chunk files that fail verification, named."""
+    try:
+        yield
+    except (InputError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the codec raised, one line for the user
+        from ..sweep import is_kvjax_store, verify
+
+        if is_kvjax_store(store):
+            v = verify(store)
+            if not v.ok:
+                raise InputError(f"{store}: corrupt store: {v.summary()}") from None
+        raise InputError(f"{store}: cannot read the store ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None  # fmt: skip

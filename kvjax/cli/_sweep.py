@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 from .._format import duration, human_bytes
 from ..errors import InputError
+from . import _signals
 
 GLIBC_TUNABLES = (
     "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
@@ -44,6 +46,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("store", help="a store written by `kvjax sweep`")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--spec", action="store_true", help="print the spec text it was made from")
+    p.add_argument("--verify", action="store_true",
+                   help="check every chunk file against its done record (size and CRC-32); "
+                        "exit 2 naming the missing or corrupt ones")  # fmt: skip
     p.set_defaults(func=cmd_info)
 
 
@@ -107,16 +112,24 @@ def cmd_sweep(args, argv=None) -> int:
         raise InputError("sweep: -o/--output STORE is required (or --dry-run)")
     _maybe_reexec(argv)
     progress = None if args.quiet else ProgressLine()
-    r = sweep.run_sweep(
-        args.spec,
-        args.output,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        float64=args.float64 or None,
-        force=args.force,
-        progress=progress,
-        workers=max(1, args.workers),
-    )
+    try:
+        with _signals.deferred():
+            r = sweep.run_sweep(
+                args.spec,
+                args.output,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                float64=args.float64 or None,
+                force=args.force,
+                progress=progress,
+                workers=max(1, args.workers),
+            )
+    except sweep.Interrupted as e:
+        signum = _signals.received() or signal.SIGINT
+        what = (f"the store is resumable: kvjax sweep {args.spec} -o {args.output} --resume"
+                if e.store else "nothing was written")  # fmt: skip
+        print(f"kvjax sweep: stopped by {_signals.SIGNALS[signum]}; {what}", file=sys.stderr)
+        return 128 + signum
     print(
         f"wrote {r.store}: {r.points:,} points in {r.chunks}/{r.chunks_total} chunks, "
         f"{r.seconds:.2f} s ({r.points_per_s / 1e6:,.1f} M points/s), compile "
@@ -127,9 +140,15 @@ def cmd_sweep(args, argv=None) -> int:
 
 
 def cmd_info(args, argv=None) -> int:
-    from ..sweep import info
+    from ..sweep import info, verify
 
     d = info(args.store)
+    if args.verify or d["attrs"].get("kvjax_store_format", 1) >= 2:
+        v = verify(args.store, checksums=args.verify)  # without --verify: sizes only (stat)
+        if not v.ok:
+            raise InputError(f"{args.store}: {v.summary()}")
+        if args.verify:
+            print(v.summary(), file=sys.stderr)
     if args.spec:
         print(d["spec_text"])
     elif args.json:

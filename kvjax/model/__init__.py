@@ -6,6 +6,9 @@ trees and their leaf metadata, the numerics and tie convention, the metric regis
 the elasticities.
 """
 
+from ._deps import elasticity_leaves as elasticity_leaves
+from ._deps import leaves_read as leaves_read
+from ._deps import metric_leaves as metric_leaves
 from ._elasticity import KNOBS as KNOBS
 from ._elasticity import elasticity as elasticity
 from ._elasticity import elasticity_columns_fn as elasticity_columns_fn
@@ -30,8 +33,8 @@ from ._numerics import log_ratio as log_ratio
 from ._numerics import nan_unless as nan_unless
 from ._numerics import safe_div as safe_div
 from ._numerics import safe_log as safe_log
-from ._parallel import DEPLOYMENT_LEAVES as DEPLOYMENT_LEAVES
-from ._parallel import deployment_errors as deployment_errors
+from ._parallel import NODES_LEAVES as NODES_LEAVES
+from ._parallel import nodes_deployment as nodes_deployment
 from ._types import GROUP_CLASSES as GROUP_CLASSES
 from ._types import GROUPS as GROUPS
 from ._types import Domain as Domain
@@ -49,3 +52,5 @@ from ._types import replace_leaf as replace_leaf
 from ._types import resolve_leaf as resolve_leaf
 from ._types import resolve_leaves as resolve_leaves
 from ._types import scenario_from_leaves as scenario_from_leaves
+from ._validate import RULES as RULES
+from ._validate import first_problem as first_problem

@@ -25,6 +25,7 @@ metric comes out over exactly the axes it depends on) and lets ``jax.vmap`` batc
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,8 +49,13 @@ class MetricInfo:
       long_name: what it is, in words (plot labels).
       kind: ``"float"``, ``"bool"`` or ``"code"`` (a regime code, ``REGIMES``).
       sense: ``"min"`` (lower is better), ``"max"`` (higher is better) or ``None``.
-      needs: what must fit for the metric to mean what it says: ``"batch"`` (the whole
-        batch resident: decode metrics, concurrency) or ``"one"`` (one user's KV).
+      needs: what inverse design must make fit for the metric to mean what it says:
+        ``"batch"`` (the whole batch resident: decode metrics, concurrency) or ``"one"``.
+      nan_unless: when the metric is NaN (codes: 4, "does not fit"): ``None`` never (a
+        capacity or work quantity, defined whether or not it fits), ``"one"`` unless one
+        user's KV fits beside the weights (``concurrency >= 1``), ``"batch"`` unless the
+        whole batch does (``concurrency >= batch``).  Prices are NaN for hardware without a
+        public price, whatever fits.
     """
 
     fn: Callable
@@ -58,11 +64,24 @@ class MetricInfo:
     kind: str = "float"  # "float" | "bool" | "code"
     sense: str | None = "min"
     needs: str = "one"
+    nan_unless: str | None = None
 
 
 def _max(fn, units, long_name, needs="one"):
     return MetricInfo(fn, units, long_name, sense="max", needs=needs)
 
+
+_NAN_UNLESS_ONE = (
+    "prefill_s", "context_switch_s", "session_gpu_s", "sessions_per_hour",
+    "output_tokens_per_s_per_device", "usd_per_session", "usd_per_million_output_tokens",
+    "prefill_regime", "session_regime",
+)  # fmt: skip
+"""Metrics that are NaN (codes: 4) unless one user's KV fits: a session runs one at least."""
+_NAN_UNLESS_BATCH = (
+    "decode_step_s", "decode_s", "decode_tokens_per_s_per_user", "decode_tokens_per_s",
+    "decode_regime",
+)  # fmt: skip
+"""Metrics that are NaN (codes: 4) unless the whole batch's KV fits: one decode step of all."""
 
 METRICS: dict[str, MetricInfo] = {
     "weight_bytes_per_device": MetricInfo(
@@ -123,6 +142,10 @@ METRICS: dict[str, MetricInfo] = {
         se.session_regime, "1", "resource binding a session", "code", None
     ),
 }
+
+for _name, _cond in [*((n, "one") for n in _NAN_UNLESS_ONE),
+                     *((n, "batch") for n in _NAN_UNLESS_BATCH)]:
+    METRICS[_name] = dataclasses.replace(METRICS[_name], nan_unless=_cond)
 
 DEFAULT_METRICS = (
     "kv_bytes_per_user",

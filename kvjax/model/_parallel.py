@@ -1,5 +1,5 @@
 """How a deployment splits the model over devices: the degrees, their products, and the one
-check of degrees that do not divide what they split.
+derivation of a replica spread over whole nodes (``--nodes``).
 
 A *replica* is one copy of the model serving ``batch`` users.  Its devices form a mesh
 
@@ -29,8 +29,8 @@ same devices (DeepSeek's "EP144, DP144" decode unit is 144 GPUs, ``dp_attention 
 144``).  Every device-second and every dollar counts all ``G`` devices.
 
 Non-integer degrees are smooth relaxations (the mean device of a fractional split), so
-gradients exist; :func:`deployment_errors` is where a spec or the command line refuses the
-degrees that no real system can run.
+gradients exist; the entry points (a spec, the command line) refuse the degrees that no real
+system can run with the deployment rules of ``kvjax.model.RULES`` (``_validate.py``).
 
 >>> from kvjax.model import Hardware, Model, Scenario, Workload
 >>> m = Model(n_layers=61, d_model=7168, n_heads=128, n_kv_heads=128, head_dim=192,
@@ -44,10 +44,8 @@ degrees that no real system can run.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._numerics import clamp_min, kink_min
-from ._types import Scenario, leaf_defaults
+from ._types import Scenario
 
 
 def devices_per_replica(s: Scenario):
@@ -169,75 +167,8 @@ def nodes_deployment(nodes, given: dict) -> tuple[dict, list]:
     return out, errors
 
 
-DEPLOYMENT_LEAVES = (
-    "workload.tp", "workload.ep", "workload.dp_attention", "workload.pp", "workload.cp",
-    "workload.context_tokens", "model.n_heads", "model.n_experts",
-    "model.n_layers", "hardware.scaleup_domain_devices", "hardware.scaleout_bytes_per_s",
+NODES_LEAVES = (
+    "hardware.scaleup_domain_devices", "model.n_experts", "workload.tp", "workload.ep",
+    "workload.dp_attention", "workload.pp", "workload.cp",
 )  # fmt: skip
-"""The leaves :func:`deployment_errors` reads (defaults fill any not given)."""
-
-
-def _first(mask, values):
-    """The first value of ``values`` (broadcast against ``mask``) where ``mask`` holds."""
-    mask, values = np.broadcast_arrays(mask, values)
-    return float(values[np.unravel_index(np.argmax(mask), mask.shape)])
-
-
-def deployment_errors(values: dict) -> list[tuple[str, float, str]]:
-    """The deployments no real system can run, as ``(leaf path, value, message)`` items.
-
-    ``values`` maps leaf paths (``"workload.ep"``) to numbers or NumPy arrays that broadcast
-    against each other (a sweep's axes); missing leaves take their defaults.  Each rule
-    reports its first offending value.  The rules:
-
-    - ``ep`` may not exceed the routed experts ``E`` (a rank holds whole experts) and must
-      divide the ``tp x dp_attention`` group that holds them.  It need not divide ``E``:
-      production systems add redundant copies (DeepSeek: 256 + 32 experts over 144 GPUs),
-      which the model does not charge (an optimistic, peak-side relaxation);
-    - ``tp`` may not exceed the query heads ``N`` (a device needs at least one head);
-    - ``pp`` may not exceed the layers ``L``;
-    - ``cp`` needs at least 2 context tokens per rank (``T >= 2 cp``: ring attention's
-      load-balanced split gives each rank two chunks);
-    - a replica of more devices than one scale-up domain needs ``scaleout_bytes_per_s > 0``.
-
-    Divisibility of ``tp`` into heads and ``pp`` into layers is *not* required: uneven
-    splits run in practice, and the cost model charges the mean device (a smooth relaxation,
-    optimistic by at most one head or layer).  Non-integer degrees pass here and are relaxed
-    the same way (they come from gradients and solvers, not from deployments).
-
-    >>> deployment_errors({"workload.ep": 16.0, "model.n_experts": 8.0})[0][:2]
-    ('workload.ep', 16.0)
-    >>> deployment_errors({"workload.tp": 8.0})
-    []
-    """
-    v = {**leaf_defaults(), **{k: values[k] for k in values}}
-    v.setdefault("model.n_heads", np.inf)  # no model given: no head or layer bound
-    v.setdefault("model.n_layers", np.inf)
-    a = {k: np.asarray(v[k], dtype=np.float64) for k in DEPLOYMENT_LEAVES if k in v}
-    tp, ep, dp = a["workload.tp"], a["workload.ep"], a["workload.dp_attention"]
-    group = tp * dp
-    out = []
-
-    def check(bad, path, message):
-        bad = np.asarray(bad)
-        if bad.any():
-            out.append((path, _first(bad, a[path]), message))
-
-    experts = a["model.n_experts"]
-    check(ep > experts, "workload.ep",
-          "ep exceeds the routed experts n_experts (each rank holds whole experts)")  # fmt: skip
-    check((np.mod(group, ep) != 0) & (ep <= experts), "workload.ep",
-          "ep must divide tp x dp_attention, the devices that hold the experts")  # fmt: skip
-    check(tp > a["model.n_heads"], "workload.tp",
-          "tp exceeds the query heads n_heads: a device needs at least one head")  # fmt: skip
-    check(a["workload.pp"] > a["model.n_layers"], "workload.pp",
-          "pp exceeds the layers n_layers: a stage needs at least one layer")  # fmt: skip
-    if "workload.context_tokens" in a:
-        check(a["workload.context_tokens"] < 2.0 * a["workload.cp"], "workload.cp",
-              "cp needs context_tokens >= 2 x cp (two ring chunks per rank)")  # fmt: skip
-    devices = group * a["workload.pp"] * a["workload.cp"]
-    crosses = devices > a["hardware.scaleup_domain_devices"]
-    check(crosses & (a["hardware.scaleout_bytes_per_s"] <= 0), "hardware.scaleout_bytes_per_s",
-          "the deployment spans more than one scale-up domain (tp x dp_attention x pp x cp > "
-          "scaleup_domain_devices) and this hardware has no scale-out bandwidth")  # fmt: skip
-    return out
+"""The leaves :func:`nodes_deployment` reads."""

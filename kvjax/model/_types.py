@@ -422,6 +422,9 @@ def check_leaf_value(path: str, value, file=None, entry=None, field=None) -> flo
         raise fail("must be a number", file, entry, field, value)
     v = float(value)
     domain = _INFO[path].domain
+    if not math.isfinite(v) and not (math.isnan(v) and domain.nan_ok):
+        raise fail(f"must be finite (the valid domain of {path} is {domain})", file, entry,
+                   field, value)  # fmt: skip
     if not domain.contains(v):
         raise fail(f"outside the valid domain of {path}: {domain}", file, entry, field, value)
     return v

@@ -14,11 +14,13 @@ from ._dataset import completeness as completeness
 from ._dataset import info as info
 from ._dataset import open_sweep as open_sweep
 from ._dataset import utc_now as utc_now
-from ._deps import elasticity_leaves as elasticity_leaves
-from ._deps import leaves_read as leaves_read
-from ._deps import metric_leaves as metric_leaves
 from ._kernel import block_split as block_split
 from ._kernel import build_kernel as build_kernel
+from ._outputs import StoreLock as StoreLock
+from ._outputs import Verification as Verification
+from ._outputs import pending_path as pending_path
+from ._outputs import safe_output as safe_output
+from ._outputs import verify as verify
 from ._parse import builtin_names as builtin_names
 from ._parse import load_spec as load_spec
 from ._parse import parse_spec as parse_spec
@@ -28,6 +30,8 @@ from ._plan import chunk_shape as chunk_shape
 from ._plan import chunk_slices as chunk_slices
 from ._plan import padded_axes as padded_axes
 from ._plan import plan_sweep as plan_sweep
+from ._run import STOP as STOP
+from ._run import Interrupted as Interrupted
 from ._run import SweepReport as SweepReport
 from ._run import dry_run as dry_run
 from ._run import run_sweep as run_sweep
@@ -38,7 +42,7 @@ from ._spec import ElasticitySpec as ElasticitySpec
 from ._spec import SweepSpec as SweepSpec
 from ._spec import base_leaves as base_leaves
 from ._spec import catalog_axis_leaves as catalog_axis_leaves
-from ._zarr_writer import DONE_LOG as DONE_LOG
+from ._zarr_writer import META_GROUP as META_GROUP
 from ._zarr_writer import STATUS_KEY as STATUS_KEY
 from ._zarr_writer import done_chunks as done_chunks
 from ._zarr_writer import is_kvjax_store as is_kvjax_store

@@ -10,6 +10,7 @@ numeric axis by its values, with the leaf's ``units``.  Every variable carries `
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from .._version import __version__
 from ..errors import fail
 from ..model import METRICS, REGIMES, TIE_CONVENTION, leaf_info
 from . import _zarr_writer as st
+from ._outputs import os_error, store_attrs
+from ._outputs import verify as verify_store
 from ._plan import Plan
 from ._spec import ELASTICITY_DIMS, ELASTICITY_VAR, SweepSpec
 
@@ -173,11 +176,11 @@ def provenance(spec: SweepSpec, plan, catalog_hash: str) -> dict:
 
 def completeness(store) -> tuple[int, int]:
     """(chunks with a done record, chunks in the grid) of a store."""
-    attrs = st.read_attrs(store)
+    attrs = store_attrs(store)
     return len(st.done_chunks(store)), int(attrs.get("kvjax_n_chunks", 0))
 
 
-def open_sweep(store, allow_partial: bool = False, chunks=None):
+def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = False):
     """Open a sweep store as an ``xarray.Dataset`` (lazily loaded).
 
     Args:
@@ -185,22 +188,34 @@ def open_sweep(store, allow_partial: bool = False, chunks=None):
       allow_partial: open a store that is still being written or was interrupted; chunks
         not yet computed read as NaN (floats), False (bools) or -1 (regime codes).
       chunks: passed to ``xarray.open_dataset`` (``{}`` for dask arrays, if dask is installed).
+      verify: first check every chunk file against its done record (present, size, CRC-32:
+        ``kvjax.sweep.verify``); reads the whole store once.
 
     Raises:
-      InputError: not a kvjax store, or incomplete and ``allow_partial`` is False.
+      InputError: not a kvjax store, unreadable metadata, incomplete and ``allow_partial``
+        is False, or (``verify``) missing or corrupt chunk files, named.
     """
     import xarray as xr
 
     path = Path(store)
-    if not st.is_kvjax_store(path):
-        raise fail("not a kvjax sweep store", field="store", value=str(store))
-    attrs = st.read_attrs(path)
+    attrs = store_attrs(path)
     if attrs.get(st.STATUS_KEY) != "complete" and not allow_partial:
         done, total = completeness(path)
         raise fail(f"incomplete sweep store ({done}/{total} chunks done); finish it with "
                    "`kvjax sweep SPEC -o STORE --resume` or pass allow_partial=True",
                    field="store", value=str(store))  # fmt: skip
-    ds = xr.open_dataset(path, engine="zarr", consolidated=False, chunks=chunks)
+    if verify:
+        v = verify_store(path)
+        if not v.ok:
+            raise fail(v.summary(), field="store", value=str(store))
+    consolidated = "consolidated_metadata" in json.loads((path / "zarr.json").read_text())
+    try:
+        ds = xr.open_dataset(path, engine="zarr", consolidated=consolidated, chunks=chunks)
+    except (ValueError, KeyError, TypeError) as e:  # a damaged array's metadata
+        raise fail(f"corrupt store metadata ({type(e).__name__}: {str(e).splitlines()[0]})",
+                   field="store", value=str(store)) from None  # fmt: skip
+    except OSError as e:
+        raise os_error(e, path, doing="reading") from None
     order = [m for m in METRICS if m in ds.data_vars]
     return ds[order + [v for v in ds.data_vars if v not in order]]
 
@@ -208,8 +223,6 @@ def open_sweep(store, allow_partial: bool = False, chunks=None):
 def info(store) -> dict:
     """Dims, variables, provenance and completeness of a store, as plain data."""
     path = Path(store)
-    if not st.is_kvjax_store(path):
-        raise fail("not a kvjax sweep store", field="store", value=str(store))
     ds = open_sweep(path, allow_partial=True)
     done, total = completeness(path)
     attrs = dict(ds.attrs)

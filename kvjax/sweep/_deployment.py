@@ -1,4 +1,4 @@
-"""A spec's ``[deployment]`` table, and the deployment check of every point of a grid.
+"""A spec's ``[deployment]`` table: the deployment leaves by their short names.
 
 The table sets the deployment leaves by their short names (any of them can instead be an
 axis, like every leaf)::
@@ -8,20 +8,16 @@ axis, like every leaf)::
     comm_overlap = 1.0
 
 ``nodes`` spreads one replica over that many scale-up domains
-(``kvjax.model._parallel.nodes_deployment``, the same rule as ``--nodes``).  Then every
-point of the grid -- fixed values, axis values, catalog entries -- goes through
-``kvjax.model.deployment_errors``, so a spec and the command line refuse the same
-deployments with the same one-line message.
+(``kvjax.model.nodes_deployment``, the same rule as ``--nodes``).  Then every point of the
+grid -- fixed values, axis values, catalog entries -- goes through the one validation,
+``kvjax.model.RULES`` (``_spec.check_rules``), so a spec and the command line refuse the
+same deployments with the same message.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import fail, suggest
-from ..model import DEPLOYMENT_LEAVES, check_leaf_value, deployment_errors
-from ..model._parallel import nodes_deployment
-from ._spec import base_leaves, catalog_axis_leaves
+from ..model import check_leaf_value, nodes_deployment
 
 KEYS = ("tp", "ep", "dp_attention", "pp", "microbatches_per_stage", "cp", "comm_overlap",
         "moe_imbalance")  # fmt: skip
@@ -78,29 +74,3 @@ def _scalars(fixed_catalog, catalog) -> dict:
                                                                                       precision)
         out.update({f"{group}.{k}": float(v) for k, v in tree.as_dict().items()})
     return out
-
-
-def check_grid(spec, catalog) -> None:
-    """Raise the first ``deployment_errors`` item over every point of ``spec``'s grid.
-
-    Each leaf the check reads is an array over its own axis (singleton elsewhere), so each
-    rule broadcasts only the axes it involves.
-    """
-    values = {p: v for p, v in base_leaves(spec, catalog).items() if p in DEPLOYMENT_LEAVES}
-    where = {p: ("deployment" if p.startswith("workload.") else "fixed") for p in values}
-    k = len(spec.axes)
-    for i, axis in enumerate(spec.axes):
-        shape = [1] * k
-        shape[i] = axis.size
-        if axis.kind == "leaf":
-            leaves = {axis.leaf: np.asarray(axis.values, dtype=np.float64)}
-        else:
-            leaves = catalog_axis_leaves(spec, axis, catalog)
-        for p, v in leaves.items():
-            if p in DEPLOYMENT_LEAVES:
-                values[p] = np.reshape(v, shape)
-                where[p] = f"axes.{axis.name}"
-    errors = deployment_errors(values)
-    if errors:
-        path, value, message = errors[0]
-        raise fail(message, spec.source, where.get(path, "fixed"), path, value)

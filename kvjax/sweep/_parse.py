@@ -48,7 +48,7 @@ from ..model import (
     resolve_leaves,
     resolve_metrics,
 )
-from ._deployment import check_grid, parse_deployment
+from ._deployment import parse_deployment
 from ._spec import (
     CATALOG_GROUPS,
     DEFAULT_BLOCK_POINTS,
@@ -58,6 +58,7 @@ from ._spec import (
     Axis,
     ElasticitySpec,
     SweepSpec,
+    check_rules,
 )
 
 MAX_AXIS_LEN = 100_000_000
@@ -114,7 +115,8 @@ def parse_spec(raw: dict, source: str = "<spec>", text: str = "", catalog=None) 
     _check_duplicates(axes, source)
 
     fixed, fixed_catalog = _parse_fixed(raw.get("fixed", {}), source, cat)
-    fixed.update(parse_deployment(raw.get("deployment"), source, fixed, fixed_catalog, axes, cat))
+    deployment = parse_deployment(raw.get("deployment"), source, fixed, fixed_catalog, axes, cat)
+    fixed.update(deployment)
     for a in axes:
         if a.kind == "leaf" and a.leaf in fixed:
             raise fail("leaf is both an axis and fixed", source, "fixed", a.leaf, fixed[a.leaf])
@@ -159,7 +161,12 @@ def parse_spec(raw: dict, source: str = "<spec>", text: str = "", catalog=None) 
         source=source,
         elasticity=elasticity,
     )
-    check_grid(spec, cat)
+    written = {k.removeprefix("workload.") for k in raw.get("deployment") or {}}
+    entries = {}  # [deployment] leaves are named there, those nodes set as coming from it
+    for path in deployment:
+        name = path.split(".")[1]
+        entries[path] = ("deployment", name if name in written else f"{name} (from nodes)")
+    check_rules(spec, cat, entries)
     return spec
 
 

@@ -21,10 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import catalog as _catalog
+from .._stop import STOP
 from ..errors import fail
 from . import _dataset as dsm
 from . import _zarr_writer as st
 from ._kernel import build_kernel
+from ._outputs import StoreLock, os_error, pending_path, recover, swap_into_place, verify
 from ._parse import load_spec
 from ._plan import chunk_slices, padded_axes, plan_sweep
 from ._spec import ELASTICITY_VAR
@@ -36,47 +38,56 @@ COMMIT_INTERVAL_S = float(os.environ.get("KVJAX_COMMIT_INTERVAL_S", "1.0"))
 # ----------------------------------------------------------------------------- policy
 
 
-def check_output(path: Path, resume: bool, overwrite: bool, source) -> None:
-    """Refuse an unusable output path before any work (one-line ``InputError``)."""
+class Interrupted(Exception):
+    """A sweep stopped by :data:`STOP`; the store is resumable with ``--resume``."""
+
+    def __init__(self, store):
+        super().__init__(f"interrupted; the store is resumable: {store}")
+        self.store = store
+
+
+def _target(path: Path, resume: bool, overwrite: bool, source) -> tuple[Path, bool]:
+    """Where this run writes and whether it resumes there: the store itself, or (for
+    ``--overwrite`` of an existing store, and ``--resume`` of such a replacement) its
+    pending replacement.  Refuses an unusable output path (one-line ``InputError``)."""
+    new = pending_path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.exists() and not path.is_dir():
         raise fail("output exists and is not a directory", source, field="store", value=str(path))
-    if not parent.exists():
-        try:  # like `mkdir -p`: a new user's `-o runs/x.zarr` just works
-            parent.mkdir(parents=True)
-        except OSError as e:
-            raise fail(
-                f"cannot create the output directory ({e.strerror})",
-                source,
-                field="store",
-                value=str(path),
-            ) from None
     if not parent.is_dir():
         raise fail("output directory is not a directory", source, field="store", value=str(path))
     if not os.access(parent, os.W_OK | os.X_OK) or (
         path.is_dir() and not os.access(path, os.W_OK | os.X_OK)
     ):
         raise fail("output path is not writable", source, field="store", value=str(path))
-    foreign = path.is_dir() and not st.is_kvjax_store(path) and any(path.iterdir())
-    if resume and foreign:
-        raise fail("not a kvjax sweep store; cannot resume", source, field="store",
-                   value=str(path))  # fmt: skip
-    if path.exists() and not resume:
-        if not overwrite:
-            raise fail("store exists; pass --overwrite to replace it or --resume to finish it",
-                       source, field="store", value=str(path))  # fmt: skip
-        if any(path.iterdir()) and not st.is_store(path):
-            raise fail("refusing to overwrite a directory that is not a zarr store", source,
-                       field="store", value=str(path))  # fmt: skip
+    exists = path.is_dir() and any(path.iterdir())
+    foreign = exists and not st.is_kvjax_store(path)
+    if foreign and not st.is_store(path):
+        why = "cannot resume" if resume else "refusing to overwrite a directory"
+        raise fail(f"not a kvjax sweep store ({why} a directory that is not a zarr store)",
+                   source, field="store", value=str(path))  # fmt: skip
+    if foreign:
+        raise fail("a zarr store that kvjax did not write; refusing to resume or replace it",
+                   source, field="store", value=str(path))  # fmt: skip
+    if resume and st.is_kvjax_store(new):
+        return new, True  # finish an interrupted --overwrite
+    if resume:
+        return path, exists
+    if not exists:
+        return path, False
+    if not overwrite:
+        raise fail("store exists; pass --overwrite to replace it or --resume to finish it",
+                   source, field="store", value=str(path))  # fmt: skip
+    return new, False
 
 
 def check_resume(path: Path, spec, dtype: str, catalog_hash: str) -> None:
-    """Refuse to resume a store made from another spec, dtype or catalog."""
+    """Refuse to resume a store made from another spec, dtype or catalog, or by kvjax 0.1."""
     attrs = st.read_attrs(path)
     source = spec.source
-    if not st.is_kvjax_store(path):
-        raise fail("not a kvjax sweep store; cannot resume", source, field="store",
-                   value=str(path))  # fmt: skip
+    if st.store_format(path) < st.STORE_FORMAT:
+        raise fail("written by kvjax 0.1, which this version cannot resume; use --overwrite",
+                   source, field="store", value=str(path))  # fmt: skip
     if attrs.get("kvjax_spec_hash") != spec.hash:
         raise fail("the store was written from a different spec (spec hash differs); "
                    "use --overwrite", source, field="store", value=str(path))  # fmt: skip
@@ -90,8 +101,7 @@ def check_resume(path: Path, spec, dtype: str, catalog_hash: str) -> None:
 
 def check_disk(plan, path: Path, force: bool) -> None:
     """Refuse a grid whose uncompressed size exceeds the free disk, unless ``force``."""
-    parent = path if path.is_dir() else path.parent
-    free = shutil.disk_usage(parent if str(parent) else ".").free
+    free = shutil.disk_usage(_existing_parent(path)).free
     need = plan.nbytes()
     if need > free and not force:
         raise fail(f"estimated store {need / 1e9:,.1f} GB (uncompressed) exceeds the "
@@ -152,8 +162,9 @@ def run_sweep(
     Args:
       spec_or_path: a ``SweepSpec``, a path to a TOML spec, or a built-in spec name.
       store: output directory (a zarr v3 group; open it with ``kvjax.open_sweep``).
-      resume: finish an incomplete store, computing only the chunks without a done record.
-      overwrite: replace an existing store.
+      resume: finish an incomplete store (or an interrupted replacement), computing the
+        chunks without a done record and those whose files fail verification.
+      overwrite: replace an existing store; the old one stays until the new one is complete.
       float64: compute and store in float64 (default: the spec's dtype, float32).
       force: go on even if the uncompressed store would exceed the free disk.
       progress: ``callback(points_done, points_total, seconds)`` called about twice a second.
@@ -161,35 +172,66 @@ def run_sweep(
       durable: make files durable (``syncfs``) before recording chunks done.
 
     Returns:
-      A ``SweepReport``.  Bad input raises ``InputError`` before anything is written.
+      A ``SweepReport``.  Bad input raises ``InputError`` before anything is written; so do
+      a locked store (another writer), a full disk or a read-only path (one line; the store
+      stays resumable).  :data:`STOP` set by a signal handler raises :class:`Interrupted`.
     """
     cat = catalog or _catalog
     spec = load_spec(spec_or_path, catalog=cat)
     dtype = _dtype(spec, float64)
     path = Path(store)
-    check_output(path, resume, overwrite, spec.source)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:  # like `mkdir -p`: a new user's `-o runs/x.zarr` just works
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise fail(f"cannot create the output directory ({e.strerror})", spec.source,
+                   field="store", value=str(path)) from None  # fmt: skip
     plan = plan_sweep(spec, dtype)
     cat_hash = cat.catalog_hash()
-    resuming = resume and path.exists() and st.is_store(path)
-    if resuming:
-        check_resume(path, spec, dtype, cat_hash)
-    else:
-        check_disk(plan, path, force)
+    with StoreLock(path, spec.source):
+        try:
+            recover(path)
+            target, resuming = _target(path, resume, overwrite, spec.source)
+            if resuming:
+                check_resume(target, spec, dtype, cat_hash)
+            else:
+                check_disk(plan, path, force)
+            return _run_locked(plan, cat, cat_hash, path, target, resuming, progress, workers,
+                               durable)  # fmt: skip
+        except OSError as e:
+            raise os_error(e, path, spec.source) from None
 
-    with jax.enable_x64(dtype == "float64"):
+
+def _run_locked(plan, cat, cat_hash, path, target, resuming, progress, workers, durable):
+    spec = plan.spec
+    with jax.enable_x64(plan.dtype == "float64"):
         compiled, padded, compile_s = _compile(plan, cat)
+        if STOP.is_set():  # a signal during the compile: stop before writing anything
+            STOP.clear()
+            raise Interrupted(target if resuming else None)
         if not resuming:
-            if path.exists():
-                st.remove(path)
+            if target.exists():
+                st.remove(target)  # a stale replacement (only ever a kvjax store)
             coords = dsm.coords_dataset(spec, cat)
             attrs = dsm.provenance(spec, plan, cat_hash)
-            st.create(path, coords, dsm.variable_metas(plan), attrs)
-        done = st.done_chunks(path)
-        todo = [c for c in range(plan.n_chunks) if c not in done]
-        report = _run_chunks(plan, compiled, padded, todo, path, progress, workers, durable)
-    st.update_attrs(path, {st.STATUS_KEY: "complete", "kvjax_completed": dsm.utc_now()})
+            st.create(target, coords, dsm.variable_metas(plan), attrs, plan.n_chunks)
+        todo = _todo(target, plan, resuming)
+        report = _run_chunks(plan, compiled, padded, todo, target, progress, workers, durable)
+    st.update_attrs(target, {st.STATUS_KEY: "complete", "kvjax_completed": dsm.utc_now()})
+    if target != path:
+        swap_into_place(path, target)
     return SweepReport(str(path), report[0], len(todo), plan.n_chunks, report[1], compile_s,
                        report[2])  # fmt: skip
+
+
+def _todo(target: Path, plan, resuming: bool) -> list[int]:
+    """The chunks to compute: those without a done record, and on resume those whose
+    recorded files are missing or corrupt (checked against their sizes and checksums)."""
+    if not resuming:
+        return list(range(plan.n_chunks))
+    done = st.done_chunks(target)
+    bad = verify(target).bad_chunks
+    return [c for c in range(plan.n_chunks) if c not in done or c in bad]
 
 
 def _run_chunks(plan, compiled, padded, todo, path, progress, workers, durable):
@@ -206,6 +248,8 @@ def _run_chunks(plan, compiled, padded, todo, path, progress, workers, durable):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             inflight: deque = deque()
             for cid in todo:
+                if STOP.is_set():
+                    break
                 outs = compiled(*chunk_slices(plan, padded, cid))
                 inflight.append((pool.submit(write, cid, outs), plan.real_points(cid)))
                 while len(inflight) > workers + 1:
@@ -224,6 +268,9 @@ def _run_chunks(plan, compiled, padded, todo, path, progress, workers, durable):
         writer.commit()
     finally:
         writer.close()
+    if STOP.is_set():
+        STOP.clear()
+        raise Interrupted(path)
     seconds = time.perf_counter() - t0
     if progress is not None:
         progress(total, total, seconds)

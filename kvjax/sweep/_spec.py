@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import catalog as _catalog
-from ..model import DEFAULT_METRICS, GROUP_CLASSES, leaf_defaults
+from ..errors import fail
+from ..model import DEFAULT_METRICS, GROUP_CLASSES, first_problem, leaf_defaults
 
 CATALOG_GROUPS = ("model", "hardware")
 DEFAULT_CHUNK_POINTS = 1 << 20
@@ -166,3 +167,36 @@ def catalog_axis_leaves(spec: SweepSpec, axis: Axis, catalog=None, names=None) -
         for k, v in tree.as_dict().items()
         if (p := f"{axis.kind}.{k}") in leaves
     }
+
+
+def check_rules(spec: SweepSpec, catalog=None, entries=None) -> None:
+    """The rules between leaves (``kvjax.model.RULES``) at every combination of the spec's
+    fixed values, catalog entries and axis values that a rule involves (vectorised).
+
+    ``entries`` maps fixed leaf paths to the ``(table, key)`` a message should name when
+    they were written elsewhere than ``[fixed]`` (the ``[deployment]`` table)."""
+    nd = len(spec.axes)
+    values = dict(base_leaves(spec, catalog))
+    origin = {p: ("fixed", p if p in spec.fixed else p.split(".")[0]) for p in values}
+    origin.update(entries or {})
+    for j, a in enumerate(spec.axes):
+        shape = [1] * nd
+        shape[j] = a.size
+        if a.kind == "leaf":
+            values[a.leaf] = np.asarray(a.values).reshape(shape)
+            origin[a.leaf] = (f"axes.{a.name}", a.leaf)
+            continue
+        for p, v in catalog_axis_leaves(spec, a, catalog).items():
+            values[p] = v.reshape(shape)
+            origin[p] = (f"axes.{a.name}", "names")
+    problem = first_problem(values)
+    if problem is None:
+        return
+    leaf, value, message = problem
+    shape = problem.shape or (1,) * nd
+    at = [f"{a.name} = {a.values[i]!r}" if a.kind != "leaf" else f"{a.name} = {a.values[i]:g}"
+          for a, i, n in zip(spec.axes, problem.index or (0,) * nd, shape, strict=True)
+          if n > 1]  # fmt: skip
+    entry, key = origin.get(leaf, ("fixed", leaf))
+    where = f" (at {', '.join(at)})" if at else ""
+    raise fail(f"{message}{where}", spec.source, entry, key, value)

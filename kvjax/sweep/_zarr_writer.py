@@ -1,4 +1,5 @@
-"""The fast zarr v3 writer: chunk files compressed here and written at their zarr keys.
+"""The fast zarr v3 writer: chunk files compressed here and written at their zarr keys,
+each chunk recorded done with the size and CRC-32 of every file it wrote.
 
 zarr's own write path runs at 12-18 M points/s on two cores; compressing each chunk with
 numcodecs (which releases the GIL) in worker threads while JAX computes the next chunk, and
@@ -7,42 +8,53 @@ faster and reads back unchanged through zarr and xarray.  The codec is Blosc wit
 byte shuffle: on these outputs it compresses at ~4 GB/s per core to 1/6 of the raw size,
 where Zstd level 1 managed ~1.7 GB/s and 1/4 (docs/performance.md).
 
-Layout of a store (a zarr v3 group readable by ``xarray.open_zarr``)::
+Layout of a store (a zarr v3 group; consolidated metadata, so ``xarray.open_zarr`` and
+``xarray.open_datatree`` open it with default arguments and no warning)::
 
-    store/zarr.json            group metadata; attrs hold provenance and kvjax_status
+    store/zarr.json            group metadata and consolidated metadata; attrs hold
+                               provenance, kvjax_status and kvjax_store_format
     store/<coord>/...          coordinates (written by xarray)
     store/<metric>/zarr.json   one array per metric, over the axes it depends on
     store/<metric>/c/i/j/...   chunk files (Blosc frames of the C-ordered chunk)
-    store/_kvjax/zarr.json     an empty sub-group (so zarr sees nothing foreign) ...
-    store/_kvjax/done.log      ... holding the done records, one chunk id per line
+    store/_kvjax/done          a zarr array of strings, one element (one file) per compute
+                               chunk: its done record, JSON ``{"chunk", "files": {key:
+                               [bytes, crc32]}, "writer"}``; missing = not done
 
 Nothing lost: the template is built beside the store and renamed into place (a store either
-exists whole or not at all); a chunk's files are written to temporary names and renamed;
-done records are appended only after ``syncfs`` has made the files of those chunks durable
-(group commit, about once a second); ``kvjax_status`` becomes ``"complete"`` last.
+exists whole or not at all); a chunk's files are written to temporary names and renamed; a
+chunk's done record is written (atomically, as its own file) only after ``syncfs`` has made
+that chunk's files durable (group commit, about once a second), so a record always describes
+durable files and two writers never share a record file; ``kvjax_status`` becomes
+``"complete"`` last.  ``kvjax.sweep.verify`` checks every recorded file against its record.
 """
 
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import json
 import os
 import shutil
+import socket
 import threading
+import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numcodecs
 import numpy as np
 
-from ..errors import fail
-
 BLOSC = {"cname": "lz4", "clevel": 5}  # with byte shuffle
 META_GROUP = "_kvjax"
-DONE_LOG = f"{META_GROUP}/done.log"
-TMP_DIR = f"{META_GROUP}/tmp"  # chunk files are written here, then renamed into place
+RECORDS = f"{META_GROUP}/done"  # the done-record array
+TMP_DIR = f"{RECORDS}/tmp"  # temporary files (inside an array: never listed by zarr)
 STATUS_KEY = "kvjax_status"
+FORMAT_KEY = "kvjax_store_format"
+STORE_FORMAT = 2
+"""Store format 2: per-chunk done records with sizes and checksums (kvjax 0.2).  Format 1
+(kvjax 0.1) kept chunk ids in ``_kvjax/done.log``; such stores open and read, but cannot be
+verified or resumed."""
+LEGACY_DONE_LOG = f"{META_GROUP}/done.log"
 
 
 @dataclass(frozen=True)
@@ -84,11 +96,18 @@ def is_kvjax_store(path) -> bool:
     return is_store(path) and (Path(path) / META_GROUP / "zarr.json").is_file()
 
 
-def create(path, coords, variables, attrs: dict) -> None:
-    """Build the store template (coordinates, empty arrays, attrs) and rename it into place.
+def store_format(path) -> int:
+    """2 for stores with checksummed done records, 1 for kvjax 0.1 stores."""
+    return 1 if (Path(path) / LEGACY_DONE_LOG).is_file() else STORE_FORMAT
+
+
+def create(path, coords, variables, attrs: dict, n_chunks: int) -> None:
+    """Build the store template (coordinates, empty arrays, the done-record array, attrs,
+    consolidated metadata) beside ``path`` and rename it into place.
 
     ``coords`` is an ``xarray.Dataset`` holding only coordinates; ``variables`` the
-    ``VarMeta`` of each metric.  The template is assembled at ``<path>.partial-<pid>``.
+    ``VarMeta`` of each stored array; ``n_chunks`` the compute chunks of the grid.  The
+    template is assembled at ``<path>.partial-<pid>``.
     """
     import zarr
 
@@ -97,7 +116,7 @@ def create(path, coords, variables, attrs: dict) -> None:
         shutil.rmtree(stale, ignore_errors=True)  # left by a run killed while creating
     tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
     coords = coords.copy()
-    coords.attrs = dict(attrs)
+    coords.attrs = {**attrs, FORMAT_KEY: STORE_FORMAT}
     coords.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
     group = zarr.open_group(tmp, mode="r+", zarr_format=3)
     for v in variables:
@@ -111,9 +130,17 @@ def create(path, coords, variables, attrs: dict) -> None:
             compressors=[_codec_meta(v.dtype)],
             attributes=v.attrs,
         )
-    group.create_group(META_GROUP)
-    (tmp / DONE_LOG).write_bytes(b"")
-    _sync_tree(tmp)
+    meta = group.create_group(META_GROUP, attributes={"long_name": "kvjax bookkeeping"})
+    meta.create_array(
+        "done", shape=(n_chunks,), chunks=(1,), dtype=str, fill_value="", compressors=None,
+        dimension_names=["chunk"], attributes={
+            "long_name": "done record of each compute chunk (JSON; empty: not done)",
+        },
+    )  # fmt: skip
+    with warnings.catch_warnings():  # "not part of the Zarr format 3 specification" (yet)
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(tmp), zarr_format=3)
+    _syncfs(tmp)
     os.rename(tmp, path)
     _fsync_dir(path.parent)
 
@@ -132,20 +159,51 @@ def read_attrs(path) -> dict:
 
 
 def update_attrs(path, changes: dict) -> None:
-    """Change group attrs atomically (write a temporary zarr.json, fsync, rename)."""
+    """Change group attrs atomically (write a temporary zarr.json, fsync, rename); the
+    consolidated metadata in it (the arrays') is kept as it is."""
     meta_path = Path(path) / "zarr.json"
     meta = json.loads(meta_path.read_text())
     meta.setdefault("attributes", {}).update(changes)
     _atomic_write(meta_path, json.dumps(meta, indent=2).encode(), durable=True)
 
 
+_RECORD_CODEC = numcodecs.VLenUTF8()
+
+
+def _record_path(root: Path, chunk_id: int) -> Path:
+    return root / RECORDS / "c" / str(chunk_id)
+
+
+def read_records(path) -> dict[int, dict]:
+    """Every done record of a store, ``{chunk id: {"files": {key: [bytes, crc32]}, ...}}``.
+
+    A record file that cannot be decoded (a kill can leave none half-written, but a damaged
+    disk can) is ignored: its chunk counts as not done and is recomputed on resume.
+    """
+    root = Path(path)
+    if (root / LEGACY_DONE_LOG).is_file():  # kvjax 0.1: ids only
+        lines = (root / LEGACY_DONE_LOG).read_bytes().split(b"\n")[:-1]
+        return {int(x): {"files": None} for x in lines if x.strip().isdigit()}
+    out = {}
+    cdir = root / RECORDS / "c"
+    if not cdir.is_dir():
+        return out
+    for f in cdir.iterdir():
+        if not f.name.isdigit():
+            continue
+        try:
+            (text,) = _RECORD_CODEC.decode(f.read_bytes())
+            rec = json.loads(text)
+            if int(rec["chunk"]) == int(f.name) and isinstance(rec["files"], dict):
+                out[int(f.name)] = rec
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+    return out
+
+
 def done_chunks(path) -> set[int]:
-    """Chunk ids with a done record (a torn last line, from a kill, is ignored)."""
-    p = Path(path) / DONE_LOG
-    if not p.is_file():
-        return set()
-    lines = p.read_bytes().split(b"\n")[:-1]  # the part after the last newline is torn
-    return {int(x) for x in lines if x.strip().isdigit()}
+    """Chunk ids with a done record."""
+    return set(read_records(path))
 
 
 def _atomic_write(target: Path, data: bytes, durable: bool, tmp_dir=None) -> None:
@@ -189,16 +247,18 @@ def _syncfs(path) -> None:
         os.close(fd)
 
 
-def _sync_tree(path) -> None:
-    _syncfs(path)
+def crc32(data) -> int:
+    """CRC-32 (zlib) of a file's bytes, as stored in done records."""
+    return zlib.crc32(data) & 0xFFFFFFFF
 
 
 class ChunkWriter:
     """Writes compressed chunk files from worker threads; commits done records in groups.
 
     ``write(chunk_id, items)`` (thread-safe) compresses and writes each ``(var, key, array)``
-    and queues the chunk id; ``commit()`` makes the queued chunks durable (``syncfs``) and
-    only then appends their done records.
+    and queues the chunk with the size and CRC-32 of each file; ``commit()`` makes the
+    queued chunks durable (``syncfs``) and only then writes their done records.  One writer
+    per store at a time: the caller holds the store's lock (``kvjax.sweep._outputs``).
     """
 
     def __init__(self, path, durable: bool = True):
@@ -206,18 +266,13 @@ class ChunkWriter:
         self.durable = durable
         self._dirs: set[Path] = set()
         self._lock = threading.Lock()
-        self._pending: list[int] = []
-        self._log = os.open(self.path / DONE_LOG, os.O_WRONLY | os.O_APPEND)
-        try:  # one writer per store; the lock dies with the process, even on kill -9
-            fcntl.flock(self._log, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self._log)
-            raise fail("the store is being written by another process", field="store",
-                       value=str(path)) from None  # fmt: skip
+        self._pending: list[tuple[int, dict]] = []
         self._tmp = self.path / TMP_DIR
         shutil.rmtree(self._tmp, ignore_errors=True)  # leftovers of a killed run
-        self._tmp.mkdir()
+        self._tmp.mkdir(parents=True)
+        (self.path / RECORDS / "c").mkdir(exist_ok=True)
         self._local = threading.local()
+        self._writer = f"{socket.gethostname()}:{os.getpid()}"
         self.bytes_written = 0
 
     def _codec(self):
@@ -228,7 +283,7 @@ class ChunkWriter:
 
     def write(self, chunk_id: int, items) -> None:
         codec = self._codec()
-        n = 0
+        files = {}
         for var, key, arr in items:
             data = codec.encode(np.ascontiguousarray(arr))
             target = self.path / var / key
@@ -238,25 +293,25 @@ class ChunkWriter:
                 with self._lock:
                     self._dirs.add(parent)
             _atomic_write(target, data, durable=False, tmp_dir=self._tmp)
-            n += len(data)
+            files[f"{var}/{key}"] = [len(data), crc32(data)]
         with self._lock:
-            self._pending.append(chunk_id)
-            self.bytes_written += n
+            self._pending.append((chunk_id, files))
+            self.bytes_written += sum(n for n, _ in files.values())
 
     def commit(self) -> int:
         """Make written chunks durable, then record them done; returns how many."""
         with self._lock:
-            ids, self._pending = self._pending, []
-        if not ids:
+            done, self._pending = self._pending, []
+        if not done:
             return 0
         if self.durable:
             _syncfs(self.path)
-        os.write(self._log, b"".join(b"%d\n" % i for i in ids))
-        if self.durable:
-            os.fdatasync(self._log)
-        return len(ids)
+        for cid, files in done:
+            rec = json.dumps({"chunk": cid, "files": files, "writer": self._writer})
+            data = _RECORD_CODEC.encode(np.array([rec], dtype=object))
+            _atomic_write(_record_path(self.path, cid), data, durable=False, tmp_dir=self._tmp)
+        return len(done)
 
     def close(self) -> None:
         self.commit()
-        os.close(self._log)
         shutil.rmtree(self._tmp, ignore_errors=True)

@@ -1,0 +1,83 @@
+"""Signals end a command with one line and a conventional exit status, never a traceback or a
+segfault: SIGINT 130, SIGTERM 143, SIGHUP 129 (128 + the signal number).
+
+During a sweep the handler only sets ``kvjax.sweep.STOP``: the chunk loop stops after the
+chunk in hand, commits what it wrote and raises ``Interrupted``, so the store stays
+resumable.  Nothing is raised inside JAX's C++ code (an exception raised while XLA compiles
+crashed the interpreter at exit before): a signal during the compile takes effect when the
+compile returns, a second signal exits at once (``os._exit``; the done records only ever
+describe durable files, so the store is resumable then too).  Other commands stop at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+
+SIGNALS = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+
+class Stopped(Exception):
+    """A command stopped by a signal (``signum``)."""
+
+    def __init__(self, signum: int):
+        super().__init__(SIGNALS.get(signum, str(signum)))
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+class _State:
+    deferred = False  # True while a sweep runs: set STOP instead of raising
+    received: int | None = None
+
+
+@contextlib.contextmanager
+def handled():
+    """Install the handlers for the duration of one ``kvjax`` command (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from .._stop import STOP
+
+    def handler(signum, frame):
+        if _State.deferred:
+            if STOP.is_set():  # a second signal: stop now
+                sys.stderr.write(f"kvjax: {SIGNALS[signum]} again: stopped at once\n")
+                sys.stderr.flush()
+                os._exit(128 + signum)
+            _State.received = signum
+            STOP.set()
+            return
+        raise Stopped(signum)
+
+    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    _State.deferred, _State.received = False, None
+    STOP.clear()
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        _State.deferred = False
+        STOP.clear()
+
+
+@contextlib.contextmanager
+def deferred():
+    """Within a ``handled()`` command: signals set ``STOP`` instead of raising."""
+    _State.deferred = True
+    try:
+        yield
+    finally:
+        _State.deferred = False
+
+
+def received() -> int | None:
+    """The signal that set ``STOP`` during this command, if any."""
+    return _State.received
