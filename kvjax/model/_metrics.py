@@ -74,12 +74,12 @@ def _max(fn, units, long_name, needs="one"):
 _NAN_UNLESS_ONE = (
     "prefill_s", "context_switch_s", "session_gpu_s", "sessions_per_hour",
     "output_tokens_per_s_per_device", "usd_per_session", "usd_per_million_output_tokens",
-    "prefill_regime", "session_regime",
+    "prefill_regime", "session_regime", "prompt_tokens_per_s_per_device",
 )  # fmt: skip
 """Metrics that are NaN (codes: 4) unless one user's KV fits: a session runs one at least."""
 _NAN_UNLESS_BATCH = (
     "decode_step_s", "decode_s", "decode_tokens_per_s_per_user", "decode_tokens_per_s",
-    "decode_regime",
+    "decode_regime", "decode_comm_s", "decode_tokens_per_s_per_device",
 )  # fmt: skip
 """Metrics that are NaN (codes: 4) unless the whole batch's KV fits: one decode step of all."""
 

@@ -120,35 +120,28 @@ def usd_per_million_output_tokens(s: Scenario):
 # ----------------------------------------------------------------------------- regimes
 
 
-def _without_nic(s: Scenario) -> Scenario:
-    """``s`` with an infinitely fast, zero-latency scale-out network: what its communication
-    would cost over the scale-up links alone."""
-    hw = s.hardware.replace(scaleout_bytes_per_s=jnp.inf, scaleout_latency_s=0.0)
-    return s.replace(hardware=hw)
-
-
-def _phase_regime(compute, memory, comm, comm_up):
-    """0 compute, 1 HBM, or -- when communication outweighs both -- 2 scale-up link, or 5
-    the NIC when the time the scale-out network adds (``comm - comm_up``, ``comm_up`` the
-    same collectives over an infinitely fast network) is the larger share of ``comm``."""
+def _phase_regime(s: Scenario, compute, memory, comm):
+    """0 compute, 1 HBM, or -- when communication outweighs both -- 2 the scale-up link, or 5
+    the NIC when the replica spans more than one scale-up domain (its collectives that leave
+    the domain -- the MoE all-to-all, pipeline sends, the KV ring, a hierarchical all-reduce
+    -- are the ones that cross the slower network; a label, cheap to trace, not a split of
+    the time)."""
     code = jnp.where(compute >= memory, 0.0, 1.0)
-    link = jnp.where(comm - comm_up > comm_up, 5.0, 2.0)
+    link = jnp.where(par.spans_domains(s, par.devices_per_replica(s)), 5.0, 2.0)
     return jnp.where(comm > kink_max(compute, memory), link, code)
 
 
 def prefill_regime(s: Scenario):
     """Binding resource of the prefill (codes in ``REGIMES``): FLOP/s, HBM bandwidth, the
     scale-up link, the NIC (5), or 4 when one user's KV does not fit."""
-    code = _phase_regime(ph.prefill_compute_s(s), ph.prefill_memory_s(s), ph.prefill_comm_s(s),
-                         ph.prefill_comm_s(_without_nic(s)))  # fmt: skip
+    code = _phase_regime(s, ph.prefill_compute_s(s), ph.prefill_memory_s(s),
+                         ph.prefill_comm_s(s))  # fmt: skip
     return jnp.where(mem.fits_one(s), code, 4.0)
 
 
 def decode_regime(s: Scenario):
     """Binding resource of a decode step at ``batch`` (4 when the batch does not fit)."""
-    b = s.workload.batch
-    up = ph.decode_step_parts_at(_without_nic(s), b)[2]
-    code = _phase_regime(*ph.decode_step_parts_at(s, b), up)
+    code = _phase_regime(s, *ph.decode_step_parts_at(s, s.workload.batch))
     return jnp.where(mem.fits(s), code, 4.0)
 
 
@@ -157,9 +150,8 @@ def session_regime(s: Scenario):
     decode share, or 3 = host link when swapping dominates); 4 when nothing fits."""
     terms = _session_terms(s)
     prefill, decode, switch = _session_parts(s, terms)
-    up = _session_terms(_without_nic(s))
-    pre_code = _phase_regime(*terms[0], up[0][2])
-    dec_code = _phase_regime(*terms[1], up[1][2])
+    pre_code = _phase_regime(s, *terms[0])
+    dec_code = _phase_regime(s, *terms[1])
     code = jnp.where(prefill >= decode, pre_code, dec_code)
     code = jnp.where(switch > kink_max(prefill, decode), 3.0, code)
     return jnp.where(mem.fits_one(s), code, 4.0)
