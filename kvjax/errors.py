@@ -31,9 +31,21 @@ def fail(message: str, file=None, entry=None, field=None, value=None) -> InputEr
     return InputError(f"{loc}: {message}" if loc else message)
 
 
-def suggest(name: str, choices) -> str:
-    """``"; did you mean 'a', 'b'?"`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(name).lower(), [str(c) for c in choices], n=3, cutoff=0.5)
+def suggest(name: str, choices, limit: int = 8) -> str:
+    """``"; did you mean 'a', 'b'?"``: the ids that ``name`` is a prefix of first (every one,
+    up to ``limit``: ``a100`` -> each A100 id), else the closest by spelling, else those that
+    contain it; ``""`` when nothing is near.
+
+    >>> suggest("a100", ["a100-40gb-sxm", "a100-80gb-sxm", "h100-sxm"])
+    "; did you mean 'a100-40gb-sxm', 'a100-80gb-sxm'?"
+    >>> suggest("yi34b", ["yi-34b", "llama-2-7b"])
+    "; did you mean 'yi-34b'?"
+    """
+    key = str(name).lower()
+    names = [str(c) for c in choices]
+    close = [c for c in names if c.lower().startswith(key)][:limit] if key else []
     if not close:
-        close = [c for c in choices if str(name).lower() in str(c).lower()][:3]
+        close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+    if not close:
+        close = [c for c in names if key in c.lower()][:3]
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -1,46 +1,93 @@
 """The ``kvjax`` command: the parser (each subcommand registered by its module) and ``main``.
 
-Bad input (``InputError``) prints one line on stderr and exits with status 2; no traceback.
+Bad input (``InputError``, or a usage error) prints one line on stderr and exits with
+status 2; no traceback.  Ctrl-C, even while JAX is still being imported, prints one line.
+``kvjax completion bash|zsh|tcsh`` prints a shell completion script (shtab).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from .._version import __version__
 from ..errors import InputError
-from . import _eval, _frontier, _grad, _solve, _sweep
+from . import _eval, _explore, _frontier, _grad, _solve, _sweep
+from ._parser import LazyParser, examples
 
-COMMANDS = (_eval, _sweep, _grad, _frontier, _solve)
+COMMANDS = (_eval, _sweep, _grad, _frontier, _solve, _explore)
 """The modules that register subcommands, in the order ``kvjax --help`` lists them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(full: bool = False) -> LazyParser:
+    """The ``kvjax`` parser; ``full`` adds every deferred argument now (for completion)."""
+    parser = LazyParser(
         prog="kvjax",
         description="Where the cost of serving long-context LLMs comes from (KV-cache roofline).",
+        epilog=examples(
+            "kvjax paper",
+            "kvjax eval --model yi-34b --hardware a100-80gb-sxm --context 4k",
+            "kvjax sweep context-scaling -o runs/cs.zarr && kvjax explore runs/cs.zarr",
+            "kvjax <command> --help      # options and examples of one command",
+            'eval "$(kvjax completion bash)"   # tab completion in this shell',
+        ),
     )
     parser.add_argument("--version", action="version", version=f"kvjax {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=LazyParser,
+                                metavar="COMMAND")  # fmt: skip
     for module in COMMANDS:
         module.add_commands(sub)
-    return parser
+    p = sub.add_parser("completion", help="print a shell completion script",
+                       epilog=examples('eval "$(kvjax completion bash)"',
+                                       "kvjax completion zsh > ~/.zfunc/_kvjax"))  # fmt: skip
+    p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    p.set_defaults(func=_cmd_completion)
+    return parser.resolve() if full else parser
+
+
+def _cmd_completion(args) -> int:
+    import shtab
+
+    from .. import catalog
+
+    parser = build_parser(full=True)
+    ids = {"model": catalog.model_names(), "hardware": catalog.hardware_names()}
+    preamble = {"bash": "", "zsh": ""}
+    for what, names in ids.items():
+        preamble["bash"] += f'_kvjax_{what}(){{ compgen -W "{" ".join(names)}" -- "$1"; }}\n'
+    for action in _walk(parser):
+        for what in ids:
+            if f"--{what}" in action.option_strings:
+                action.complete = {"bash": f"_kvjax_{what}",
+                                   "zsh": "(" + " ".join(ids[what]) + ")"}  # fmt: skip
+    print(shtab.complete(parser, args.shell, preamble=preamble.get(args.shell, "")))
+    return 0
+
+
+def _walk(parser):
+    import argparse
+
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for p in action.choices.values():
+                yield from _walk(p)
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command = "kvjax"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"kvjax {args.command}"
         return int(args.func(args) or 0)
     except InputError as e:
-        print(f"kvjax {args.command}: error: {e}", file=sys.stderr)
+        print(f"{command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `kvjax list models | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        hint = " (resume with --resume)" if args.command == "sweep" else ""
+        hint = " (resume with --resume)" if command == "kvjax sweep" else ""
         print(f"kvjax: interrupted{hint}", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ Flow (each step one module, each importing only the ones before it)::
 The format of specs and stores is documented in ``docs/sweeps.md``.
 """
 
+from ._dataset import attr_list as attr_list
 from ._dataset import completeness as completeness
 from ._dataset import info as info
 from ._dataset import open_sweep as open_sweep

@@ -3,13 +3,20 @@
 Dims are the spec's axis names.  A catalog axis is labelled by catalog ids, with per-entry
 fields as non-dimension coordinates (``model_params_total``, ``hardware_vendor``, ...); a
 numeric axis by its values, with the leaf's ``units``.  Every variable carries ``units`` and
-``long_name`` (hvplot labels plots from them); regime codes are int8 with CF
-``flag_values`` / ``flag_meanings``; bools are bool.  Provenance is in the global attrs.
+``long_name`` (hvplot labels plots from them), and every ``units`` string parses with pint
+once ``kvjax.units.unit_registry()`` has added FLOP, USD and tokens; regime codes are int8
+with CF ``flag_values`` / ``flag_meanings``; bools are bool.  A numeric axis records how it
+was spaced (``kvjax_spacing``: ``log`` or ``linear``; plots use log axes for ``log``); a
+catalog axis also keeps its ids in the ``kvjax_labels`` attr (a JSON list), for readers with
+no string dtype.  Provenance is in the global attrs.  No attr is a list of strings: lists are
+JSON-encoded strings (``kvjax_dims``, ``kvjax_chunks``), so ``ds.to_netcdf()`` works;
+:func:`attr_list` reads them (and the lists of stores written before).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from pathlib import Path
 
@@ -32,6 +39,23 @@ HARDWARE_FIELDS = (
     ("name", None), ("vendor", None), ("hypothetical", None), ("flop_per_s", "FLOP/s"),
     ("hbm_bytes", "bytes"), ("hbm_bytes_per_s", "bytes/s"), ("usd_per_hour", "USD/h"),
 )  # fmt: skip
+
+
+def attr_list(attrs: dict, key: str, default=None):
+    """A list-valued attr: JSON-encoded text (``'["model", "context"]'``) or, in stores
+    written before that, a list; ``default`` when absent.
+
+    >>> attr_list({"kvjax_dims": '["batch", "context"]'}, "kvjax_dims")
+    ['batch', 'context']
+    >>> attr_list({"kvjax_dims": ["batch"]}, "kvjax_dims"), attr_list({}, "x", [])
+    (['batch'], [])
+    """
+    v = attrs.get(key)
+    if v is None:
+        return default
+    if isinstance(v, str):
+        return list(json.loads(v))
+    return list(v)
 
 
 def utc_now() -> str:
@@ -105,13 +129,14 @@ def coords_dataset(spec: SweepSpec, catalog):
         if a.kind == "leaf":
             group, leaf = a.leaf.split(".")
             attrs = {"units": leaf_info(a.leaf).units, "long_name": leaf.replace("_", " "),
-                     "kvjax_leaf": a.leaf}  # fmt: skip
+                     "kvjax_leaf": a.leaf, "kvjax_spacing": a.spacing}  # fmt: skip
             coords[a.name] = xr.Variable(a.name, np.asarray(a.values, np.float64), attrs)
             continue
         names = list(a.values)
         coords[a.name] = xr.Variable(
             a.name, _strings(names),
-            {"long_name": f"{a.kind} (catalog id)", "kvjax_catalog": a.kind},
+            {"long_name": f"{a.kind} (catalog id)", "kvjax_catalog": a.kind,
+             "kvjax_labels": json.dumps(names)},
         )  # fmt: skip
         if a.kind == "model":
             infos = [catalog.model_info(n) for n in names]
@@ -161,8 +186,8 @@ def provenance(spec: SweepSpec, plan, catalog_hash: str) -> dict:
         "device": f"{dev.platform}:{dev.device_kind} x{jax.device_count()}",
         "kvjax_dtype": plan.dtype,
         "kvjax_created": utc_now(),
-        "kvjax_dims": list(spec.dims),
-        "kvjax_chunks": list(plan.chunks),
+        "kvjax_dims": json.dumps(list(spec.dims)),
+        "kvjax_chunks": json.dumps([int(c) for c in plan.chunks]),
         "kvjax_n_chunks": plan.n_chunks,
         "kvjax_grid_points": spec.size,
         st.STATUS_KEY: "incomplete",
@@ -215,7 +240,7 @@ def info(store) -> dict:
     attrs = dict(ds.attrs)
     return {
         "store": str(path),
-        "dims": {d: int(ds.sizes[d]) for d in attrs.get("kvjax_dims", list(ds.sizes))},
+        "dims": {d: int(ds.sizes[d]) for d in attr_list(attrs, "kvjax_dims", list(ds.sizes))},
         "coords": {k: str(v.dtype) for k, v in ds.coords.items()},
         "variables": {
             k: {
