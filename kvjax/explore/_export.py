@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +134,9 @@ def write(ds, path, fmt: str | None = None, overwrite: bool = False, inputs=(),
     _remove(tmp)
     try:
         if fmt == "zarr":
-            ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=3)
+            with warnings.catch_warnings():  # zarr-python: "not part of the v3 spec (yet)"
+                warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+                ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=3)
         elif fmt == "netcdf":
             ds.to_netcdf(tmp, engine=_netcdf_engine())
         else:

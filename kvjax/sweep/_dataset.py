@@ -8,7 +8,8 @@ once ``kvjax.units.unit_registry()`` has added FLOP, USD and tokens; regime code
 with CF ``flag_values`` / ``flag_meanings``; bools are bool.  A numeric axis records how it
 was spaced (``kvjax_spacing``: ``log`` or ``linear``; plots use log axes for ``log``); a
 catalog axis also keeps its ids in the ``kvjax_labels`` attr (a JSON list), for readers with
-no string dtype.  Provenance is in the global attrs.  No attr is a list of strings: lists are
+no string dtype, and its text fields (names, vendors, Hugging Face ids) in ``kvjax_fields``
+(JSON), which :func:`open_sweep` turns into coordinates.  Provenance is in the global attrs.  No attr is a list of strings: lists are
 JSON-encoded strings (``kvjax_dims``, ``kvjax_chunks``), so ``ds.to_netcdf()`` works;
 :func:`attr_list` reads them (and the lists of stores written before).
 """
@@ -56,6 +57,27 @@ def attr_list(attrs: dict, key: str, default=None):
     if isinstance(v, str):
         return list(json.loads(v))
     return list(v)
+
+
+def text_field_coords(ds) -> dict:
+    """The catalog axes' text fields (``model_name``, ``model_hf_id``, ``hardware_vendor``,
+    ...) as coordinates, from each catalog coordinate's ``kvjax_fields`` attr (a JSON
+    ``{coord name: [value per entry]}``).  They are stored as an attr, not as string arrays,
+    so that any reader (dask's ``chunks="auto"``, readers without a string type) opens the
+    store; ``open_sweep`` adds them back."""
+    import xarray as xr
+
+    out = {}
+    for dim in ds.dims:
+        c = ds.coords.get(dim)
+        text = c.attrs.get("kvjax_fields") if c is not None else None
+        if not text:
+            continue
+        kind = c.attrs.get("kvjax_catalog", dim)
+        for name, vals in json.loads(text).items():
+            words = name[len(dim) + 1 :].replace("_", " ")
+            out[name] = xr.Variable(dim, _strings(vals), {"long_name": f"{kind} {words}"})
+    return out
 
 
 def utc_now() -> str:
@@ -146,18 +168,20 @@ def coords_dataset(spec: SweepSpec, catalog):
             infos = [catalog.hardware_info(n) for n in names]
             trees = [catalog.load_hardware(n, a.precision).as_dict() for n in names]
             fields = HARDWARE_FIELDS
+        text_fields = {}
         for key, units in fields:
             vals = [_field_value(i, t, key) for i, t in zip(infos, trees, strict=True)]
             if units is None:
-                if all(isinstance(v, bool) for v in vals):
-                    arr = np.asarray(vals, dtype=bool)
-                else:
-                    arr = _strings([str(v) for v in vals])
+                if not all(isinstance(v, bool) for v in vals):
+                    text_fields[f"{a.name}_{key}"] = [str(v) for v in vals]
+                    continue  # kept in the kvjax_fields attr; open_sweep makes coords of them
+                arr = np.asarray(vals, dtype=bool)
                 attrs = {"long_name": f"{a.kind} {key.replace('_', ' ')}"}
             else:
                 arr = np.asarray([np.nan if v == "" else float(v) for v in vals], np.float64)
                 attrs = {"units": units, "long_name": f"{a.kind} {key.replace('_', ' ')}"}
             coords[f"{a.name}_{key}"] = xr.Variable(a.name, arr, attrs)
+        coords[a.name].attrs["kvjax_fields"] = json.dumps(text_fields)
     e = spec.elasticity
     if e is not None:
         coords["metric"] = xr.Variable(
@@ -226,6 +250,7 @@ def open_sweep(store, allow_partial: bool = False, chunks=None):
                    "`kvjax sweep SPEC -o STORE --resume` or pass allow_partial=True",
                    field="store", value=str(store))  # fmt: skip
     ds = xr.open_dataset(path, engine="zarr", consolidated=False, chunks=chunks)
+    ds = ds.assign_coords(text_field_coords(ds))
     order = [m for m in METRICS if m in ds.data_vars]
     return ds[order + [v for v in ds.data_vars if v not in order]]
 
