@@ -93,7 +93,7 @@ def test_units_parse_with_pint_and_convert(store):
 
     ds = kvjax.open_sweep(store)
     ureg = unit_registry()
-    for name, v in ds.variables.items():
+    for v in ds.variables.values():
         if "units" in v.attrs:
             ureg.Unit(v.attrs["units"])  # every units string parses
     q = ds.drop_vars("elasticity").pint.quantify()

@@ -39,7 +39,7 @@ def build_parser(full: bool = False) -> LazyParser:
         module.add_commands(sub)
     p = sub.add_parser("completion", help="print a shell completion script",
                        epilog=examples("kvjax completion zsh > ~/.zfunc/_kvjax",
-                                       'eval "$(kvjax completion bash)"   # this shell'))  # fmt: skip
+                                       'eval "$(kvjax completion bash)"'))  # fmt: skip
     p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     p.set_defaults(func=_cmd_completion)
     return parser.resolve() if full else parser

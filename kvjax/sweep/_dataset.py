@@ -9,8 +9,8 @@ with CF ``flag_values`` / ``flag_meanings``; bools are bool.  A numeric axis rec
 was spaced (``kvjax_spacing``: ``log`` or ``linear``; plots use log axes for ``log``); a
 catalog axis also keeps its ids in the ``kvjax_labels`` attr (a JSON list), for readers with
 no string dtype, and its text fields (names, vendors, Hugging Face ids) in ``kvjax_fields``
-(JSON), which :func:`open_sweep` turns into coordinates.  Provenance is in the global attrs.  No attr is a list of strings: lists are
-JSON-encoded strings (``kvjax_dims``, ``kvjax_chunks``), so ``ds.to_netcdf()`` works;
+(JSON), which :func:`open_sweep` turns into coordinates.  Provenance is in the global
+attrs.  No attr is a list of strings: lists are JSON-encoded strings (``kvjax_dims``, ``kvjax_chunks``), so ``ds.to_netcdf()`` works;
 :func:`attr_list` reads them (and the lists of stores written before).
 """
 
