@@ -10,8 +10,9 @@ was spaced (``kvjax_spacing``: ``log`` or ``linear``; plots use log axes for ``l
 catalog axis also keeps its ids in the ``kvjax_labels`` attr (a JSON list), for readers with
 no string dtype, and its text fields (names, vendors, Hugging Face ids) in ``kvjax_fields``
 (JSON), which :func:`open_sweep` turns into coordinates.  Provenance is in the global
-attrs.  No attr is a list of strings: lists are JSON-encoded strings (``kvjax_dims``, ``kvjax_chunks``), so ``ds.to_netcdf()`` works;
-:func:`attr_list` reads them (and the lists of stores written before).
+attrs.  No attr is a list of strings: lists are JSON-encoded strings (``kvjax_dims``,
+``kvjax_chunks``), so ``ds.to_netcdf()`` works; :func:`attr_list` reads them (and the
+lists of stores written before).
 """
 
 from __future__ import annotations
