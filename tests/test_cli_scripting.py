@@ -31,8 +31,18 @@ def test_help_imports_no_jax_and_is_fast():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     mods, seconds = r.stderr.strip().rsplit(" ", 1)
     assert r.returncode == 0 and "kvjax sweep context-scaling" in r.stdout
-    assert mods == "[]"
-    assert float(seconds) < 0.5  # measured ~0.03 s on the 2-core machine
+    assert mods == "[]"  # what made it slow (~2 s): measured ~0.03 s now, not asserted
+
+
+def test_import_kvjax_is_light_and_open_sweep_registers_kv(tmp_path):
+    from explore_store import make_store
+
+    store = make_store(tmp_path / "s.zarr")
+    code = ("import sys, kvjax; heavy = [m for m in ('jax', 'xarray') if m in sys.modules]\n"
+            f"ds = kvjax.open_sweep({store!r})\n"
+            "print(heavy, int(ds.kv.pareto_mask(minimize='decode_step_s').sum()) > 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.split() == ["[]", "True"], r.stderr
 
 
 def test_sweep_reexecs_before_importing_jax(tmp_path):
@@ -75,7 +85,11 @@ def test_prefix_suggests_catalog_ids_first(capsys):
     rc, _, err = run(capsys, ["eval", "--model", "yi-34b", "--hardware", "a100", "--context",
                               "4k"])  # fmt: skip
     assert rc == 2 and err.count("\n") == 1
-    assert "did you mean 'a100-" in err and "'a100-80gb-sxm'" in err and "h100" not in err
+    named = err.split("did you mean ")[1].rstrip("?\n").replace("'", "").split(", ")
+    from kvjax import catalog
+
+    a100 = [h for h in catalog.hardware_names() if h.startswith("a100")]
+    assert len(a100) >= 2 and sorted(named[: len(a100)]) == sorted(a100)  # every A100 first
 
 
 def test_eval_json_schema(capsys):

@@ -111,6 +111,11 @@ def test_pareto_points_and_scenario(ds):
              "batch": pts["batch"][i]}  # fmt: skip
     rows = dict((n, v) for n, v, _ in L.scenario_rows(ds, point))
     assert rows["hardware"] == point["hardware"] and "model_hf_id" in rows
+    leaves = {n: v for n, v, _ in L.scenario_leaves(ds, point)}
+    assert leaves["workload.batch"] == L.fmt_value(point["batch"])
+    assert leaves["model.n_layers"] == "60"  # Yi-34B: 60 layers (config.json)
+    assert leaves["workload.output_tokens"] == "250"  # fixed in the spec
+    assert L.live_seed(ds) == ("yi-34b", ["a100-80gb-sxm", "h100-sxm", "mi300x"], "bf16")
     knobs = L.ranked_knobs(ds, point, "decode_step_s")
     assert {k for k, _ in knobs} <= {"hardware.hbm_bytes_per_s", "hardware.flop_per_s",
                                      "workload.kv_bits"}  # fmt: skip
@@ -118,7 +123,6 @@ def test_pareto_points_and_scenario(ds):
 
 
 def test_views_build_and_redraw(ds):
-    pytest.importorskip("panel")
     from kvjax.explore._views import CurvesView, LiveView, MapView, ParetoView
 
     c = CurvesView(ds)
@@ -153,7 +157,6 @@ def test_live_matches_the_paper(ds):
 
 
 def test_report_is_self_contained(ds, tmp_path):
-    pytest.importorskip("bokeh")
     from kvjax.explore import write_report
 
     out = tmp_path / "r.html"

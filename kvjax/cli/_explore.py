@@ -39,10 +39,11 @@ def _cmd_explore(args) -> int:
         if args.store is None:
             raise InputError("give a STORE (from `kvjax sweep SPEC -o STORE`), or --live")
         ds = explore.open_store(args.store, allow_partial=args.allow_partial)
-        live = None
+        live = explore._logic.live_seed(ds)  # the store's first model, on its accelerators
         title = f"kvjax explore: {args.store}"
     explore.check_port(args.port)
     _need_explore()
+    explore._app.warm_up(ds, live)
     explore.serve(lambda: explore.build_app(ds, live, title), port=args.port,
                   open_browser=not args.no_browser, title=title)  # fmt: skip
     return 0

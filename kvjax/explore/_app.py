@@ -42,15 +42,48 @@ def build_app(ds=None, live=None, title: str = "kvjax explore"):
     when ``ds`` is None.  ``live`` is ``(model, [hardware ids], precision)``."""
     import panel as pn
 
+    makers = _views(ds, live)
+    holders = [pn.Column(name=name) for name, _ in makers]
+
+    def fill(i):  # a view is built when its tab is first shown: the page opens at once
+        if 0 <= i < len(holders) and not holders[i].objects:
+            holders[i].objects = [makers[i][1]()]
+
+    fill(0)
+    tabs = pn.Tabs(*holders, dynamic=True, css_classes=["kvjax-tabs"])
+    tabs.param.watch(lambda e: fill(e.new), "active")
+    header = pn.pane.Markdown(f"### {title}", margin=(0, 10))
+    return pn.Column(header, tabs)
+
+
+def _views(ds, live):
     from ._views import CurvesView, LiveView, MapView, ParetoView
 
-    tabs = []
+    out = []
     if ds is not None:
-        tabs += [CurvesView(ds).panel(), MapView(ds).panel(), ParetoView(ds).panel()]
+        out += [("Curves", lambda: CurvesView(ds).panel()), ("Map", lambda: MapView(ds).panel()),
+                ("Pareto", lambda: ParetoView(ds).panel())]  # fmt: skip
     if live is not None:
-        tabs.append(LiveView(*live).panel())
-    header = pn.pane.Markdown(f"### {title}", margin=(0, 10))
-    return pn.Column(header, pn.Tabs(*tabs, dynamic=False, css_classes=["kvjax-tabs"]))
+        out.append(("Live", lambda: LiveView(*live).panel()))
+    return out
+
+
+def warm_up(ds=None, live=None):
+    """Build every view once in a background thread, so that JAX compiles the boundary
+    solver and the live kernel (seconds, once per process) while the browser opens; the
+    sessions after it reuse the compiled code."""
+    import threading
+
+    def run():
+        for _, make in _views(ds, live):
+            try:
+                make()
+            except Exception:  # noqa: BLE001 - a session will report it; warming is optional
+                pass
+
+    t = threading.Thread(target=run, name="kvjax-warm-up", daemon=True)
+    t.start()
+    return t
 
 
 def check_port(port: int, host: str = "127.0.0.1") -> int:

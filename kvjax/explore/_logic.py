@@ -301,6 +301,27 @@ def scenario_rows(ds, point: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def scenario_leaves(ds, point: dict) -> list[tuple[str, str, str]]:
+    """Every leaf of the scenario at ``point``, rebuilt from the spec in the store's attrs
+    (``kvjax.analysis.store_scenarios``), as ``(group.leaf, value, units)`` rows; empty for
+    a dataset without a spec."""
+    from ..analysis import store_scenarios
+    from ..model import leaf_info
+
+    if not (ds.attrs.get("kvjax_spec") or ds.attrs.get("spec")):
+        return []
+    at = {d: v for d, v in point.items() if d in ds.dims}
+    trees, _ = store_scenarios(ds.sel(at))
+    rows = []
+    for group, tree in zip(("model", "hardware", "workload"), trees):
+        for name, v in tree.as_dict().items():
+            path = f"{group}.{name}"
+            units = leaf_info(path).units
+            rows.append((path, fmt_value(float(np.asarray(v).reshape(-1)[0])),
+                         "" if units == "1" else units))  # fmt: skip
+    return rows
+
+
 def ranked_knobs(ds, point: dict, metric: str) -> list[tuple[str, float]]:
     """The stored elasticities of ``metric`` at ``point``, knobs ranked by ``|e|``; empty
     where the store holds none for that metric."""
@@ -332,6 +353,14 @@ def palette(n: int) -> list[str]:
     if n > len(rgb):
         raise ValueError(f"{n} colours asked; at most {len(colorcet.glasbey_category10)}")
     return ["#" + "".join(f"{int(round(255 * c)):02x}" for c in col) for col in rgb]
+
+
+def live_seed(ds, n_hardware: int = 3):
+    """``(model, [hardware...], precision)`` for the Live tab of a store: its first model and
+    first ``n_hardware`` accelerators (None when the store has no model or hardware axis)."""
+    if "model" not in ds.dims or "hardware" not in ds.dims:
+        return None
+    return labels(ds, "model")[0], labels(ds, "hardware")[:n_hardware], "bf16"
 
 
 def check_store(ds, source: str) -> None:

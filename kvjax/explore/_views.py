@@ -282,6 +282,11 @@ class ParetoView(_SliceView):
         body = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(v)}</td>"
                        f"<td>{html.escape(u)}</td></tr>" for n, v, u in rows)  # fmt: skip
         text = f'<table class="kvjax-scenario-table">{body}</table>'
+        leaves = L.scenario_leaves(self.ds, point)
+        if leaves:
+            body = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(v)}</td>"
+                           f"<td>{html.escape(u)}</td></tr>" for n, v, u in leaves)  # fmt: skip
+            text += f"<b>every leaf of the scenario</b><table>{body}</table>"
         for m in (self.metric.value, self.y.value):
             knobs = L.ranked_knobs(self.ds, point, m)
             if knobs:
