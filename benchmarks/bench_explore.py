@@ -80,7 +80,8 @@ def main():
     measure(_store("context-scaling", a.baseline), 2)  # warm-up: imports, jit compiles
     base = measure(a.baseline, a.repeat)
     big = measure(_store("benchmark-100m", a.store), a.repeat)
-    print(f"machine: {os.cpu_count()} cores; {os.uname().machine}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores; {os.uname().machine}; load average {load}")
     print(f"{'interaction':32} {'baseline ms':>12} {'1e8 store ms (max)':>20} {'ratio':>6}")
     print(f"{'open the store (lazy)':32} {1e3 * base[1]:12.0f} {1e3 * big[1]:20.0f}")
     for k in big[2]:

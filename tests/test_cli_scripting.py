@@ -34,10 +34,8 @@ def test_help_imports_no_jax_and_is_fast():
     assert mods == "[]"  # what made it slow (~2 s): measured ~0.03 s now, not asserted
 
 
-def test_import_kvjax_is_light_and_open_sweep_registers_kv(tmp_path):
-    from explore_store import make_store
-
-    store = make_store(tmp_path / "s.zarr")
+def test_import_kvjax_is_light_and_open_sweep_registers_kv(explore_store):
+    store = explore_store
     code = ("import sys, kvjax; heavy = [m for m in ('jax', 'xarray') if m in sys.modules]\n"
             f"ds = kvjax.open_sweep({store!r})\n"
             "print(heavy, int(ds.kv.pareto_mask(minimize='decode_step_s').sum()) > 0)")

@@ -6,15 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from explore_store import make_store
 
 from kvjax.cli import main
 from kvjax.explore import _logic as L
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return make_store(tmp_path_factory.mktemp("ex") / "s.zarr")
+def store(explore_store):
+    return explore_store  # built once a session (conftest.py)
 
 
 @pytest.fixture(scope="module")

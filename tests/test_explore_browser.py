@@ -20,7 +20,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
     pytest.skip("no system Chromium (apt-get install chromium; CI installs it)",
                 allow_module_level=True)  # fmt: skip
-from explore_store import make_store  # noqa: E402
 from playwright import sync_api  # noqa: E402  (in the dev extra)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -40,8 +39,8 @@ PLOT = """(name) => {
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return make_store(tmp_path_factory.mktemp("explore") / "s.zarr")
+def store(explore_store):
+    return explore_store  # built once a session (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,13 @@ import warnings
 
 import numpy as np
 import pytest
-from explore_store import make_store
 
 LEAD = pytest.mark.xfail(strict=True, reason="needs consolidated metadata / done log moved (lead)")
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return make_store(tmp_path_factory.mktemp("interop") / "s.zarr")
+def store(explore_store):
+    return explore_store  # built once a session (conftest.py)
 
 
 def _no_warning(fn):
