@@ -154,3 +154,29 @@ def test_ctrl_c_during_start_up_is_one_line(capsys, monkeypatch):
     rc = main(["paper"])
     err = capsys.readouterr().err
     assert rc == 130 and err == "kvjax: interrupted\n"
+
+
+def test_ctrl_c_inside_an_extension_import_is_one_line(capsys, monkeypatch):
+    """numpy turns a Ctrl-C during its import into ImportError (jaxlib then re-raises one)."""
+    from kvjax.cli import _main
+
+    def interrupted():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise ImportError("numpy._core.multiarray failed to import") from e
+
+    monkeypatch.setattr(_main, "build_parser", interrupted)
+    rc = main(["eval"])
+    assert rc == 130 and capsys.readouterr().err == "kvjax: interrupted\n"
+
+
+def test_ctrl_c_is_held_while_an_import_runs():
+    import sys as _sys
+
+    from kvjax.cli import _main
+
+    here = _sys._getframe()
+    with pytest.raises(KeyboardInterrupt):
+        _main._on_sigint(2, here)  # not inside an import: at once
+    assert not _main._in_import(here)

@@ -44,9 +44,20 @@ def _cmd_explore(args) -> int:
     explore.check_port(args.port)
     _need_explore()
     explore._app.warm_up(ds, live)
-    explore.serve(lambda: explore.build_app(ds, live, title), port=args.port,
-                  open_browser=not args.no_browser, title=title)  # fmt: skip
-    return 0
+    try:
+        explore.serve(lambda: explore.build_app(ds, live, title), port=args.port,
+                      open_browser=not args.no_browser, title=title)  # fmt: skip
+    except KeyboardInterrupt:
+        pass  # Panel usually catches Ctrl-C itself and returns
+    import os
+    import sys
+
+    print("kvjax explore: stopped", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the warm-up thread may still be inside an XLA compile, which aborts the process if
+    # the interpreter is torn down around it: leave at once instead
+    os._exit(0)
 
 
 def _cmd_report(args) -> int:

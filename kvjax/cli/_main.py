@@ -1,7 +1,9 @@
 """The ``kvjax`` command: the parser (each subcommand registered by its module) and ``main``.
 
 Bad input (``InputError``, or a usage error) prints one line on stderr and exits with
-status 2; no traceback.  Ctrl-C, even while JAX is still being imported, prints one line.
+status 2; no traceback.  Ctrl-C, even while JAX is still being imported, prints one line
+(``kvjax: interrupted``, status 130): inside an import it is held until the import is over,
+since JAX's extensions crash or print tracebacks when interrupted while they initialise.
 ``kvjax completion bash|zsh|tcsh`` prints a shell completion script (shtab).
 """
 
@@ -74,8 +76,55 @@ def _walk(parser):
                 yield from _walk(p)
 
 
+_SIGINT = {"seen": False}
+
+
+def _in_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_sigint(signum, frame):
+    """Ctrl-C: ``KeyboardInterrupt`` as usual, except inside an import (JAX's extensions
+    crash or print tracebacks when interrupted while they initialise): then it is delivered
+    as soon as the import is over (re-checked every 50 ms)."""
+    import signal
+
+    _SIGINT["seen"] = True
+    if _in_import(frame) and hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        return
+    raise KeyboardInterrupt
+
+
+def _on_alarm(signum, frame):
+    if _SIGINT["seen"]:
+        _on_sigint(signum, frame)
+
+
+def _install_handlers():
+    """Our SIGINT (and SIGALRM) handlers; returns the ones they replace (None: not the main
+    thread, nothing installed)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    _SIGINT["seen"] = False
+    old = {signal.SIGINT: signal.signal(signal.SIGINT, _on_sigint)}
+    if hasattr(signal, "SIGALRM"):
+        old[signal.SIGALRM] = signal.signal(signal.SIGALRM, _on_alarm)
+    return old
+
+
 def main(argv=None) -> int:
+    import signal
+
     command = "kvjax"
+    old = _install_handlers()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -88,6 +137,30 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        hint = " (resume with --resume)" if command == "kvjax sweep" else ""
-        print(f"kvjax: interrupted{hint}", file=sys.stderr)
-        return 130
+        return _interrupted(command)
+    except ImportError as e:  # Ctrl-C inside an extension's import (numpy) surfaces as this
+        if not (_SIGINT["seen"] or _caused_by_interrupt(e)):
+            raise
+        return _interrupted(command)
+    finally:
+        if old is not None and hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)  # a deferred Ctrl-C still pending
+        for sig, handler in (old or {}).items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(command: str) -> int:
+    hint = " (resume with --resume)" if command == "kvjax sweep" else ""
+    print(f"kvjax: interrupted{hint}", file=sys.stderr)
+    return 130
+
+
+def _caused_by_interrupt(e: BaseException) -> bool:
+    """Whether a ``KeyboardInterrupt`` is in the cause/context chain of ``e``."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
