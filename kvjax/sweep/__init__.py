@@ -10,6 +10,7 @@ Flow (each step one module, each importing only the ones before it)::
 The format of specs and stores is documented in ``docs/sweeps.md``.
 """
 
+from ._dataset import attr_list as attr_list
 from ._dataset import completeness as completeness
 from ._dataset import info as info
 from ._dataset import open_sweep as open_sweep
@@ -18,6 +19,7 @@ from ._kernel import block_split as block_split
 from ._kernel import build_kernel as build_kernel
 from ._outputs import StoreLock as StoreLock
 from ._outputs import Verification as Verification
+from ._outputs import check_output_path as check_output_path
 from ._outputs import pending_path as pending_path
 from ._outputs import safe_output as safe_output
 from ._outputs import verify as verify
