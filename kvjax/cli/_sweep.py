@@ -48,6 +48,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="ignore the free-disk check")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--workers", type=int, default=2, help="compress/write threads (2)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use the persistent compilation cache (~/.cache/kvjax, or "
+                        "$KVJAX_CACHE_DIR): compile the kernel afresh")  # fmt: skip
     p.set_defaults(func=cmd_sweep)
 
     p = subparsers.add_parser(
@@ -112,6 +115,8 @@ def cmd_sweep(args, argv=None) -> int:
         _maybe_reexec(argv)  # before anything imports JAX: the restart then imports it once
     from .. import sweep
 
+    if not args.no_cache:
+        sweep.enable_compile_cache()
     if args.dry_run:
         d = sweep.dry_run(args.spec, args.output, float64=args.float64 or None)
         if args.json:

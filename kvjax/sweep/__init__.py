@@ -10,6 +10,8 @@ Flow (each step one module, each importing only the ones before it)::
 The format of specs and stores is documented in ``docs/sweeps.md``.
 """
 
+from ._cache import cache_dir as cache_dir
+from ._cache import enable_compile_cache as enable_compile_cache
 from ._dataset import attr_list as attr_list
 from ._dataset import completeness as completeness
 from ._dataset import info as info
