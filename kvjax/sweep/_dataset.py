@@ -24,6 +24,7 @@ from ._outputs import os_error, store_attrs
 from ._outputs import verify as verify_store
 from ._plan import Plan
 from ._spec import ELASTICITY_DIMS, ELASTICITY_VAR, SweepSpec
+from ._storage import is_url, store_files
 
 # Per-entry fields kept as non-dimension coordinates of a catalog axis: (field, units).
 MODEL_FIELDS = (
@@ -197,7 +198,7 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
     """
     import xarray as xr
 
-    path = Path(store)
+    path = store if is_url(store) else Path(store)
     attrs = store_attrs(path)
     if attrs.get(st.STATUS_KEY) != "complete" and not allow_partial:
         done, total = completeness(path)
@@ -208,7 +209,7 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
         v = verify_store(path)
         if not v.ok:
             raise fail(v.summary(), field="store", value=str(store))
-    consolidated = "consolidated_metadata" in json.loads((path / "zarr.json").read_text())
+    consolidated = "consolidated_metadata" in json.loads(store_files(path).read("zarr.json"))
     try:
         ds = xr.open_dataset(path, engine="zarr", consolidated=consolidated, chunks=chunks)
     except (ValueError, KeyError, TypeError) as e:  # a damaged array's metadata
@@ -222,7 +223,7 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
 
 def info(store) -> dict:
     """Dims, variables, provenance and completeness of a store, as plain data."""
-    path = Path(store)
+    path = store if is_url(store) else Path(store)
     ds = open_sweep(path, allow_partial=True)
     done, total = completeness(path)
     attrs = dict(ds.attrs)
