@@ -166,17 +166,17 @@ def _check_modes(args, sweep):
         extra = [f for f, v in (("SPEC", args.spec), ("-o", args.output), ("--shard", args.shard),
                                 ("--dask", args.dask)) if v]  # fmt: skip
         if extra:
-            raise InputError(f"sweep: --finalize STORE takes no {', '.join(extra)}")
+            raise InputError(f"--finalize STORE takes no {', '.join(extra)}")
         return None
     if not args.spec:
         raise InputError("sweep: a SPEC is required (a .toml path or a built-in name)")
     if not args.output:
         raise InputError("sweep: -o/--output STORE is required (or --dry-run)")
     if args.dask and args.shard:
-        raise InputError(f"sweep: --shard = {args.shard!r}: --shard and --dask exclude each "
-                         "other (shards are for batch schedulers without Dask)")  # fmt: skip
+        raise InputError(f"--shard = {args.shard!r}: --shard and --dask exclude each other "
+                         "(shards are for batch schedulers without Dask)")  # fmt: skip
     if args.task_chunks is not None and (not args.dask or args.task_chunks < 1):
-        raise InputError(f"sweep: --task-chunks = {args.task_chunks}: needs --dask and K >= 1")
+        raise InputError(f"--task-chunks = {args.task_chunks}: needs --dask and K >= 1")
     if args.dask:
         sweep.parse_address(args.dask)
         sweep.require_dask(args.dask)
@@ -185,9 +185,9 @@ def _check_modes(args, sweep):
         return None
     shard = sweep.parse_shard(args.shard)
     if args.overwrite:
-        raise InputError(f"sweep: --shard = {args.shard!r}: --overwrite cannot be combined "
-                         "with --shard (shards join one store; replace it in one run, or "
-                         "delete it first)")  # fmt: skip
+        raise InputError(f"--shard = {args.shard!r}: --overwrite cannot be combined with "
+                         "--shard (shards join one store; replace it in one run, or delete it "
+                         "first)")  # fmt: skip
     return shard
 
 

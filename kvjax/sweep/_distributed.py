@@ -39,8 +39,13 @@ from ._chunks import Interrupted, compile_kernel, run_chunks
 from ._plan import plan_sweep
 from ._storage import is_url
 
-TIMEOUT_S = float(os.environ.get("KVJAX_DASK_TIMEOUT_S", "10"))
-"""Seconds to wait for a Dask scheduler before ``--dask ADDRESS`` gives up (one line)."""
+TIMEOUT_S = 10.0
+"""Seconds to wait for a Dask scheduler before ``--dask ADDRESS`` gives up (one line);
+``KVJAX_DASK_TIMEOUT_S`` overrides it (read at each connect)."""
+
+
+def _timeout_s() -> float:
+    return float(os.environ.get("KVJAX_DASK_TIMEOUT_S", TIMEOUT_S))
 
 MAX_TASK_CHUNKS = 64
 
@@ -93,7 +98,7 @@ def dask_client(address):
         yield address
         return
     kind, value = parse_address(address)
-    cluster = None
+    cluster, timeout = None, _timeout_s()
     try:
         if kind == "local":
             cluster = distributed.LocalCluster(
@@ -103,12 +108,12 @@ def dask_client(address):
             client = distributed.Client(cluster)
         else:
             where = {"scheduler_file": value} if kind == "file" else {"address": value}
-            client = distributed.Client(**where, timeout=TIMEOUT_S)
+            client = distributed.Client(**where, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as e:
         if cluster is not None:
             cluster.close()
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise fail(f"cannot reach the Dask scheduler within {TIMEOUT_S:g} s ({why})",
+        raise fail(f"cannot reach the Dask scheduler within {timeout:g} s ({why})",
                    field="--dask", value=str(address)) from None  # fmt: skip
     try:
         yield client
@@ -180,6 +185,7 @@ def run_on_dask(plan, cat, cat_hash, target, todo, address, *, progress=None, th
     ``(points, seconds, bytes, compile seconds)``.  ``on_task(result)`` sees each
     finished task's result (the benchmark's per-task timings)."""
     distributed = require_dask(str(address))
+    label = getattr(getattr(address, "scheduler", None), "address", None) or str(address)
     store = str(target) if is_url(target) else str(Path(target).absolute())
     catalog = None if cat is _catalog else cat
     total = sum(plan.real_points(c) for c in todo)
@@ -215,7 +221,7 @@ def run_on_dask(plan, cat, cat_hash, target, todo, address, *, progress=None, th
                     r = fut.result()
                     if sorted(rec["chunk"] for rec in r["records"]) != sorted(futures[fut]):
                         raise fail("a Dask task returned records of other chunks than it was "
-                                   "given", field="--dask", value=str(address))  # fmt: skip
+                                   "given", field="--dask", value=label)  # fmt: skip
                     done_pts += r["points"]
                     nbytes += r["bytes"]
                     compile_s = max(compile_s, r["compile_s"])
@@ -226,5 +232,5 @@ def run_on_dask(plan, cat, cat_hash, target, todo, address, *, progress=None, th
         except distributed.KilledWorker as e:
             raise fail(f"the workers running task {e.task} died too often (Dask's "
                        "distributed.scheduler.allowed-failures); the store is resumable with "
-                       "--resume", field="--dask", value=str(address)) from None  # fmt: skip
+                       "--resume", field="--dask", value=label) from None  # fmt: skip
     return done_pts, time.perf_counter() - t0, nbytes, compile_s

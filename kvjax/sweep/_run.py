@@ -221,9 +221,15 @@ def run_sweep(
                 check_resume(target, spec, dtype, cat_hash)
             else:
                 check_disk(plan, path, force)
-            run = dict(progress=progress, workers=workers, durable=durable, dask=dask,
+            run = dict(progress=progress, workers=workers, durable=durable,
                        task_chunks=task_chunks)  # fmt: skip
-            return _run_locked(plan, cat, cat_hash, path, target, resuming, **run)
+            if dask is None:
+                return _run_locked(plan, cat, cat_hash, path, target, resuming, dask=None, **run)
+            from ._distributed import dask_client
+
+            with dask_client(dask) as client:  # reach the scheduler before writing anything
+                return _run_locked(plan, cat, cat_hash, path, target, resuming, dask=client,
+                                   **run)  # fmt: skip
         except OSError as e:
             raise os_error(e, path, spec.source) from None
 
