@@ -18,8 +18,8 @@ from conftest import A100_80GB, YI_34B
 import kvjax
 from kvjax import costs
 from kvjax.cli import main
-from kvjax.model import Hardware, Scenario, Workload, leaf_paths, scenario_from_leaves
-from kvjax.sweep import builtin_names, leaves_read
+from kvjax.model import Hardware, Scenario, Workload, leaf_paths, leaves_read, scenario_from_leaves
+from kvjax.sweep import builtin_names
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 
 from kvjax import catalog
-from kvjax.model import METRICS, Scenario, Workload, evaluate
-from kvjax.sweep import chunk_shape, metric_leaves, open_sweep, parse_text, plan_sweep, run_sweep
+from kvjax.model import METRICS, Scenario, Workload, evaluate, metric_leaves
+from kvjax.sweep import chunk_shape, open_sweep, parse_text, plan_sweep, run_sweep
 
 SPEC = """
 name = "small"

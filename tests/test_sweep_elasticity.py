@@ -12,13 +12,11 @@ from test_resume import _assert_identical, run_whole_and_killed
 from kvjax import catalog
 from kvjax.cli import main
 from kvjax.errors import InputError
-from kvjax.model import Scenario, Workload, elasticity
+from kvjax.model import Scenario, Workload, elasticity, elasticity_leaves, metric_leaves
 from kvjax.sweep import (
     block_split,
     dry_run,
-    elasticity_leaves,
     info,
-    metric_leaves,
     open_sweep,
     parse_text,
     plan_sweep,

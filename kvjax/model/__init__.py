@@ -6,6 +6,9 @@ trees and their leaf metadata, the numerics and tie convention, the metric regis
 the elasticities.
 """
 
+from ._deps import elasticity_leaves as elasticity_leaves
+from ._deps import leaves_read as leaves_read
+from ._deps import metric_leaves as metric_leaves
 from ._elasticity import KNOBS as KNOBS
 from ._elasticity import elasticity as elasticity
 from ._elasticity import elasticity_columns_fn as elasticity_columns_fn

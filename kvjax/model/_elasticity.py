@@ -53,6 +53,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from ._deps import metric_leaves
 from ._metrics import METRICS, resolve_metrics
 from ._numerics import log_ratio
 from ._types import Scenario, get_leaf, leaf_paths, replace_leaf, resolve_leaves
@@ -113,10 +114,18 @@ def _columns(names: tuple[str, ...], paths: tuple[str, ...]):
         dtype = jnp.result_type(float)
         out = {}
         for p in paths:
+            reached = [n for n in names if p in metric_leaves(n)]
+            if len(reached) < len(names):  # exactly 0 (NaN where the metric is NaN or inf),
+                m0 = {n: jnp.asarray(METRICS[n].fn(s), dtype=dtype) for n in names}
+                for n in names:  # without a data dependence on the leaf
+                    if n not in reached:
+                        out[(n, p)] = log_ratio(jnp.zeros_like(m0[n]), m0[n])
+            if not reached:
+                continue
 
-            def metrics_at(v, p=p):
+            def metrics_at(v, p=p, reached=tuple(reached)):
                 t = replace_leaf(s, p, v)
-                return {n: jnp.asarray(METRICS[n].fn(t), dtype=dtype) for n in names}
+                return {n: jnp.asarray(METRICS[n].fn(t), dtype=dtype) for n in reached}
 
             x = jnp.asarray(get_leaf(s, p), dtype)
             # The tangent of a unit step in ln x is x itself; it is passed as the mantissa of
@@ -125,9 +134,9 @@ def _columns(names: tuple[str, ...], paths: tuple[str, ...]):
             # Llama-3.1-405B: 2e39 > 3.4e38 with the tangent x).
             mant, expo = jnp.frexp(x)
             m, dm = jax.jvp(metrics_at, (x,), (mant,))
-            for n in names:
+            for n in reached:
                 out[(n, p)] = jnp.ldexp(log_ratio(dm[n], m[n]), expo)
-        return out
+        return {(n, p): out[(n, p)] for n in names for p in paths}  # metric-major order
 
     return cols
 

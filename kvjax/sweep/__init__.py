@@ -4,10 +4,10 @@ labelled zarr v3 store, resumable after a kill, on one machine or many.
 Flow (each step one module, each importing only the ones before it)::
 
     specs/*.toml --_parse--> SweepSpec (_spec) --_plan--> Plan (axes, chunks, per-variable dims
-    read off each metric's jaxpr by _deps) --_kernel--> jit(chunk kernel) --_chunks--> the
-    chunk API (compile, compute, write, mark done, create, finalize) --_zarr_writer /
-    _storage--> zarr v3 store (a directory or an fsspec URL), labelled by _dataset
-    --open_sweep--> xarray.Dataset
+    read off each metric's jaxpr by kvjax.model._deps) --_kernel--> jit(chunk kernel)
+    --_chunks--> the chunk API (compile, compute, write, mark done, create, finalize)
+    --_zarr_writer / _storage--> zarr v3 store (a directory or an fsspec URL), labelled by
+    _dataset --open_sweep--> xarray.Dataset
 
 The chunk API is driven by one process (_run: ``run_sweep``), by Dask tasks (_distributed:
 ``run_sweep(..., dask=...)``) or by batch-scheduler shards (_shards: ``run_shard``).  The
@@ -31,9 +31,6 @@ from ._dataset import completeness as completeness
 from ._dataset import info as info
 from ._dataset import open_sweep as open_sweep
 from ._dataset import utc_now as utc_now
-from ._deps import elasticity_leaves as elasticity_leaves
-from ._deps import leaves_read as leaves_read
-from ._deps import metric_leaves as metric_leaves
 from ._distributed import chunk_task as chunk_task
 from ._distributed import dask_client as dask_client
 from ._distributed import parse_address as parse_address

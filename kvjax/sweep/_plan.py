@@ -1,6 +1,6 @@
 """The plan of a sweep: chunking, and the axes each stored variable spans.
 
-A metric is stored over exactly the axes whose leaves it reads (``kvjax.sweep._deps``):
+A metric is stored over exactly the axes whose leaves it reads (``kvjax.model.metric_leaves``):
 ``kv_bytes_per_user`` reads no hardware leaf and not ``batch``, so it is stored without those
 axes.  Every compute chunk has the same shape (the last one along an axis is padded by
 repeating the axis' last value), so the kernel compiles once.
@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import METRICS
-from ._deps import elasticity_leaves, metric_leaves
+from ..model import METRICS, elasticity_leaves, metric_leaves
 from ._parse import load_spec
 from ._spec import ELASTICITY_VAR, SweepSpec
 

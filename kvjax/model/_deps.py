@@ -25,7 +25,8 @@ import functools
 
 import jax
 
-from ..model import METRICS, elasticity_columns_fn, leaf_paths, scenario_from_leaves
+from ._metrics import METRICS
+from ._types import leaf_paths, scenario_from_leaves
 
 CALL_PRIMITIVES = frozenset(
     {"jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
@@ -90,6 +91,8 @@ def metric_leaves(name: str) -> frozenset:
 @functools.cache
 def elasticity_leaves(metrics: tuple, wrt: tuple) -> frozenset:
     """Scenario leaves that the elasticities of ``metrics`` w.r.t. ``wrt`` read (the union
-    over the pairs), from the jaxpr of the forward-mode derivative."""
+    over the pairs), from the jaxpr of the forward-mode derivative, as for metrics."""
+    from ._elasticity import elasticity_columns_fn
+
     cols = elasticity_columns_fn(metrics, wrt)
     return leaves_read(lambda s: tuple(cols(s).values()))
