@@ -195,6 +195,27 @@ def test_memory_store_round_trip_and_resume(tiny, tiny_ref):
         files.remove("")
 
 
+def test_memory_store_shards_join_a_template_half_uploaded(tiny, tiny_ref):
+    """Object stores have no setup lock: a shard that finds another's template half
+    uploaded (no root zarr.json yet) uploads it too, rather than refusing foreign objects."""
+    base = f"memory://kvjax-shards-{os.getpid()}"
+    url, files = f"{base}/s.zarr", store_files(f"{base}/s.zarr")
+    try:
+        create_template(f"{base}/full.zarr", plan_sweep(tiny))
+        full = store_files(f"{base}/full.zarr")
+        files.write("_kvjax/zarr.json", full.read("_kvjax/zarr.json"))
+        files.write("batch/zarr.json", full.read("batch/zarr.json"))
+        assert run_shard(tiny, url, 1, 2).status == "incomplete"
+        assert run_shard(tiny, url, 0, 2).status == "complete"
+        assert_same_store(tiny_ref, url, same_bytes=False)
+        other = f"{base}/o.zarr"
+        store_files(other).write("notes.txt", b"mine")
+        with pytest.raises(InputError, match="not a kvjax sweep store"):
+            run_shard(tiny, other, 0, 2)
+    finally:
+        store_files(base).remove("")
+
+
 def test_without_dask_one_line(monkeypatch, tiny, tmp_path):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
     with pytest.raises(InputError, match=r"needs Dask: pip install 'kvjax\[dask\]'"):
@@ -292,7 +313,7 @@ def test_dask_two_workers_survive_a_killed_worker_and_equal_the_single_process(t
 def test_killed_dask_run_resumes_only_the_missing_chunks(tmp_path, big):
     spec, ref = big
     store = tmp_path / "k.zarr"
-    proc = _cli(spec, "-o", store, "--dask", "local:2", "--task-chunks", "4",
+    proc = _cli(spec, "-o", store, "--dask", "local:1", "--task-chunks", "4",
                 start_new_session=True)  # its own process group: the workers die with it
     t0 = time.time()
     while time.time() - t0 < 120 and proc.poll() is None:

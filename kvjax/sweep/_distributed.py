@@ -49,6 +49,14 @@ def _timeout_s() -> float:
 
 MAX_TASK_CHUNKS = 64
 
+LOCAL_WORKER_ENV = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 4294967296}
+"""Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which overrides the
+trim threshold of the huge-page malloc tunables ``kvjax sweep`` runs with (XLA's fresh
+output buffer per chunk is then handed back to the kernel and faulted in again, page by
+page: docs/performance.md).  The LocalCluster of ``--dask local:N`` keeps kvjax's value;
+for a cluster of your own, set the same value in the workers' environment
+(``DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_``, docs/scale-out.md)."""
+
 
 def require_dask(value=None):
     """The ``distributed`` module; without the ``dask`` extra, a one-line ``InputError``."""
@@ -101,10 +109,13 @@ def dask_client(address):
     cluster, timeout = None, _timeout_s()
     try:
         if kind == "local":
-            cluster = distributed.LocalCluster(
-                n_workers=value, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )  # fmt: skip
+            import dask
+
+            with dask.config.set(LOCAL_WORKER_ENV):
+                cluster = distributed.LocalCluster(
+                    n_workers=value, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                )  # fmt: skip
             client = distributed.Client(cluster)
         else:
             where = {"scheduler_file": value} if kind == "file" else {"address": value}

@@ -27,6 +27,7 @@ import re
 
 from .._stop import STOP
 from ..errors import fail
+from . import _dataset as dsm
 from . import _zarr_writer as st
 from ._chunks import (
     SHARDS_KEY,
@@ -41,7 +42,7 @@ from ._chunks import (
 )
 from ._outputs import StoreLock, os_error, setup_lock, store_attrs
 from ._run import SweepReport, check_disk, check_output, prepare
-from ._storage import is_url
+from ._storage import is_url, store_files
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _HINT = "write to another store, or run the store's own spec (`kvjax info STORE --spec`)"
@@ -111,7 +112,7 @@ def run_shard(spec_or_path, store, index: int, count: int, *, resume: bool = Fal
 def _setup(plan, cat, cat_hash, path, count: int, force: bool) -> None:
     """Under the setup lock: create the template, or check the one there."""
     spec = plan.spec
-    if not check_output(path, True, spec.source):
+    if _uploading(path, plan, cat) or not check_output(path, True, spec.source):
         check_disk(plan, path, force)
         create_template(path, plan, cat, cat_hash, {SHARDS_KEY: count})
         return
@@ -123,6 +124,22 @@ def _setup(plan, cat, cat_hash, path, count: int, force: bool) -> None:
         raise fail(f"the store is being written in {have} shards, not {count}; run --shard "
                    f"I/{have}, or finish it in one run with --resume", spec.source,
                    field="--shard", value=f"?/{count}")  # fmt: skip
+
+
+def _uploading(path, plan, cat) -> bool:
+    """An object store has no setup lock: shards started together may all find no root
+    ``zarr.json`` while one of them uploads the template.  Then every one uploads it (the
+    same objects; the root, uploaded last, differs only in ``kvjax_created``), so no shard
+    mistakes a template half uploaded for foreign objects (those still are refused)."""
+    if not is_url(path):
+        return False
+    files = store_files(path)
+    if files.is_file("zarr.json"):
+        return False
+    ours = {st.META_GROUP, *(v.name for v in dsm.variable_metas(plan)),
+            *dsm.coords_dataset(plan.spec, cat).variables}  # fmt: skip
+    names = set(files.names(""))
+    return bool(names) and names <= ours
 
 
 def finalize_store(store) -> int:
