@@ -13,7 +13,7 @@ whichever way it was computed::
     for cid in chunk_ids:
         outs = compute_chunk(kernel, cid)
         record = write_chunk(writer, plan, cid, outs)   # files written, record queued
-    writer.commit()          # syncfs, then mark_done(store, records) for the queued chunks
+    writer.close()           # commit: syncfs, then mark_done(store, records) of the queued
     finalize(store)          # every chunk done? then kvjax_status = "complete"
 
 ``run_chunks`` is that loop with the overlap the single process measured best: JAX computes
