@@ -130,3 +130,11 @@ def chunk_file_bytes(path) -> dict[str, bytes]:
         if p.is_file() and "/c/" in f"/{rel}" and not rel.startswith(meta):
             out[rel] = p.read_bytes()
     return out
+
+
+@pytest.fixture(scope="session")
+def explore_store(tmp_path_factory):
+    """The explorer tests' small store (``tests/explore_store.py``), built once a session."""
+    from explore_store import make_store
+
+    return make_store(tmp_path_factory.mktemp("explore-store") / "s.zarr")

@@ -9,7 +9,6 @@ fresh output buffer per chunk; without them page faults cost 2-4x, docs/performa
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -17,6 +16,7 @@ import sys
 from .._format import duration, human_bytes
 from ..errors import InputError
 from . import _signals
+from ._parser import examples, print_json
 
 GLIBC_TUNABLES = (
     "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
@@ -30,6 +30,14 @@ def add_commands(subparsers) -> None:
         "sweep",
         help="evaluate a sweep spec over its grid into a zarr store",
         description="Evaluate a sweep spec (a TOML path or a built-in name) into a zarr store.",
+        epilog=examples(
+            "kvjax sweep context-scaling -o runs/cs.zarr && kvjax explore runs/cs.zarr",
+            "kvjax sweep my-spec.toml -o runs/my.zarr --resume      # finish a killed run",
+            "kvjax sweep benchmark-100m --dry-run --json | jq .points",
+            "kvjax list sweeps                                        # the built-in specs",
+            "kvjax sweep big.toml -o /shared/big.zarr --dask local:8   # docs/scale-out.md",
+            "kvjax sweep big.toml -o s3://b/big.zarr --shard $I/100   # one of 100 array jobs",
+        ),
     )
     p.add_argument("spec", nargs="?", help="sweep spec: a .toml path or a built-in name")
     p.add_argument("-o", "--output",
@@ -37,6 +45,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="finish an interrupted store")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--dry-run", action="store_true", help="print grid size, bytes and time")
+    p.add_argument("--json", action="store_true",
+                   help="with --dry-run: one JSON document (docs/cli-json.md)")  # fmt: skip
     p.add_argument("--float64", action="store_true", help="compute and store float64")
     p.add_argument("--force", action="store_true", help="ignore the free-disk check")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -53,7 +63,12 @@ def add_commands(subparsers) -> None:
                    help="mark a sharded store complete once every chunk is done")
     p.set_defaults(func=cmd_sweep)
 
-    p = subparsers.add_parser("info", help="describe a sweep store")
+    p = subparsers.add_parser(
+        "info",
+        help="describe a sweep store",
+        epilog=examples("kvjax info runs/cs.zarr", "kvjax info runs/cs.zarr --json | jq .dims",
+                        "kvjax info runs/cs.zarr --spec > cs.toml   # the spec it came from"),
+    )
     p.add_argument("store", help="a store written by `kvjax sweep`")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--spec", action="store_true", help="print the spec text it was made from")
@@ -102,12 +117,21 @@ class ProgressLine:
 
 
 def cmd_sweep(args, argv=None) -> int:
+    if args.json and not args.dry_run:
+        raise InputError("sweep: --json goes with --dry-run (a sweep prints its report on stderr)")
+    if not args.dry_run and not args.finalize:
+        if not args.output:
+            raise InputError("sweep: -o/--output STORE is required (or --dry-run)")
+        _maybe_reexec(argv)  # before anything imports JAX: the restart then imports it once
     from .. import sweep
 
     if args.dry_run and not args.spec:
         raise InputError("sweep: --dry-run needs a SPEC")
     if args.dry_run:
         d = sweep.dry_run(args.spec, args.output, float64=args.float64 or None)
+        if args.json:
+            print_json(d)
+            return 0
         print(f"spec: {d['spec']}")
         print("dims: " + ", ".join(f"{k}: {v:,}" for k, v in d["dims"].items()))
         print(f"points: {d['points']:,}  chunks: {d['n_chunks']:,} of {d['chunks']}  "
@@ -127,7 +151,6 @@ def cmd_sweep(args, argv=None) -> int:
         print(f"finalized {args.finalize}: all {n:,} chunks done; status complete",
               file=sys.stderr)  # fmt: skip
         return 0
-    _maybe_reexec(argv)
     progress = None if args.quiet else ProgressLine()
     common = dict(resume=args.resume, float64=args.float64 or None, force=args.force,
                   progress=progress, workers=max(1, args.workers))  # fmt: skip
@@ -204,7 +227,7 @@ def cmd_info(args, argv=None) -> int:
     if args.spec:
         print(d["spec_text"])
     elif args.json:
-        print(json.dumps(d, indent=2, default=str))
+        print_json(d)
     else:
         print(format_info(d))
     return 0
@@ -218,7 +241,7 @@ def format_info(d: dict) -> str:
     status = d["status"]
     pct = 100.0 * d["chunks_done"] / d["chunks_total"] if d["chunks_total"] else 0.0
     lines.append(f"status: {status} ({d['chunks_done']}/{d['chunks_total']} chunks, {pct:.1f}%)")
-    order = d["attrs"].get("kvjax_dims") or list(d["dims"])
+    order = list(d["dims"])  # in the spec's order (kvjax.sweep.info reads kvjax_dims)
     dims = ", ".join(f"{k}: {d['dims'][k]}" for k in order if k in d["dims"])
     n = int(np.prod(list(d["dims"].values()))) if d["dims"] else 1
     lines.append(f"dims: {dims}  ({n:,} points)")

@@ -27,6 +27,7 @@ from ._chunks import missing_chunks as missing_chunks
 from ._chunks import run_chunks as run_chunks
 from ._chunks import shard_range as shard_range
 from ._chunks import write_chunk as write_chunk
+from ._dataset import attr_list as attr_list
 from ._dataset import completeness as completeness
 from ._dataset import info as info
 from ._dataset import open_sweep as open_sweep
@@ -40,6 +41,7 @@ from ._kernel import block_split as block_split
 from ._kernel import build_kernel as build_kernel
 from ._outputs import StoreLock as StoreLock
 from ._outputs import Verification as Verification
+from ._outputs import check_output_path as check_output_path
 from ._outputs import pending_path as pending_path
 from ._outputs import safe_output as safe_output
 from ._outputs import verify as verify

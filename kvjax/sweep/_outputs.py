@@ -164,6 +164,24 @@ def swap_into_place(path, new) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "output"):
+    """Refuse (one-line ``InputError``) an output ``path`` that exists without ``overwrite``,
+    that is a non-empty directory but not a zarr store (a folder of the user's files), or
+    that is, holds or lies inside one of ``inputs``."""
+    path = Path(path)
+    target = path.absolute().resolve()
+    for src in inputs:
+        src = Path(src).absolute().resolve()
+        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
+            raise fail(f"is (or holds, or lies inside) the input {src}: it would write onto "
+                       "its own input", field=what, value=str(path))  # fmt: skip
+    if os.path.lexists(path) and not overwrite:
+        raise fail("exists; pass --overwrite to replace it", field=what, value=str(path))
+    if path.is_dir() and not st.is_store(path) and any(path.iterdir()):
+        raise fail("is a directory that is not a zarr store; refusing to replace it",
+                   field=what, value=str(path))  # fmt: skip
+
+
 @contextlib.contextmanager
 def safe_output(path, *, overwrite: bool = False, inputs=(), what: str = "output"):
     """Write one output file or directory safely: ``with safe_output(p) as tmp:`` write to
@@ -175,16 +193,7 @@ def safe_output(path, *, overwrite: bool = False, inputs=(), what: str = "output
     exception nothing at ``p`` changes and the temporary output is removed.
     """
     path = Path(path)
-    target = path.absolute()
-    for src in inputs:
-        src = Path(src).absolute()
-        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
-            raise fail(f"would write onto its own input {src}", field=what, value=str(path))
-    if path.exists() and not overwrite:
-        raise fail("exists; pass --overwrite to replace it", field=what, value=str(path))
-    if path.is_dir() and not st.is_store(path) and any(path.iterdir()):
-        raise fail("is a directory that is not a zarr store; refusing to replace it",
-                   field=what, value=str(path))  # fmt: skip
+    check_output_path(path, overwrite=overwrite, inputs=inputs, what=what)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -50,7 +50,9 @@ class Axis:
 
     ``kind`` is ``"leaf"`` (``values``: a read-only float64 array set on ``leaf``) or a
     catalog group, ``"model"`` / ``"hardware"`` (``values`` are catalog ids; the axis is an
-    index axis whose stacked leaves are gathered inside ``jit``).
+    index axis whose stacked leaves are gathered inside ``jit``).  ``spacing`` (``"log"``
+    for a ``geomspace`` or a list in geometric progression, else ``"linear"``) is how plots
+    scale the axis; it is a label, not part of the spec hash.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Axis:
     values: object  # np.ndarray (leaf axis) or tuple of catalog ids
     leaf: str | None = None
     precision: str = "bf16"
+    spacing: str = "linear"  # "log" for geomspace (or values in geometric progression)
 
     @property
     def size(self) -> int:
