@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# `kvjax sweep` turns JAX's persistent compilation cache on: keep the tests' entries (in
+# this process and in the CLI subprocesses, which inherit it) out of the user's ~/.cache.
+os.environ.setdefault("KVJAX_CACHE_DIR", tempfile.mkdtemp(prefix="kvjax-test-cache-"))
 
 from kvjax.model import Hardware, Model, Scenario, Workload
 

@@ -51,6 +51,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="ignore the free-disk check")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--workers", type=int, default=2, help="compress/write threads (2)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use the persistent compilation cache (~/.cache/kvjax, or "
+                        "$KVJAX_CACHE_DIR): compile the kernel afresh")  # fmt: skip
     g = p.add_argument_group("scale-out (docs/scale-out.md)")
     g.add_argument("--dask", metavar="ADDRESS",
                    help="compute on Dask: local, local:N (a LocalCluster of N workers), a "
@@ -127,6 +130,8 @@ def cmd_sweep(args, argv=None) -> int:
 
     if args.dry_run and not args.spec:
         raise InputError("sweep: --dry-run needs a SPEC")
+    if not args.no_cache:
+        sweep.enable_compile_cache()
     if args.dry_run:
         d = sweep.dry_run(args.spec, args.output, float64=args.float64 or None)
         if args.json:

@@ -15,6 +15,8 @@ format of specs and stores is documented in ``docs/sweeps.md``; running on a clu
 ``docs/scale-out.md``.
 """
 
+from ._cache import cache_dir as cache_dir
+from ._cache import enable_compile_cache as enable_compile_cache
 from ._chunks import ChunkKernel as ChunkKernel
 from ._chunks import Interrupted as Interrupted
 from ._chunks import check_store as check_store
