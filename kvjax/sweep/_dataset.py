@@ -32,6 +32,7 @@ from ._outputs import os_error, store_attrs
 from ._outputs import verify as verify_store
 from ._plan import Plan
 from ._spec import ELASTICITY_DIMS, ELASTICITY_VAR, SweepSpec
+from ._storage import is_url, store_files
 
 # Per-entry fields kept as non-dimension coordinates of a catalog axis: (field, units).
 MODEL_FIELDS = (
@@ -246,7 +247,7 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
     """
     import xarray as xr
 
-    path = Path(store)
+    path = store if is_url(store) else Path(store)
     attrs = store_attrs(path)
     if attrs.get(st.STATUS_KEY) != "complete" and not allow_partial:
         done, total = completeness(path)
@@ -257,11 +258,12 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
         v = verify_store(path)
         if not v.ok:
             raise fail(v.summary(), field="store", value=str(store))
-    meta = json.loads((path / "zarr.json").read_text())
+    files = store_files(path)
+    meta = json.loads(files.read("zarr.json"))
     consolidated = "consolidated_metadata" in meta
     if consolidated:  # a stat per array: a deleted array would read as a traceback later
         names = (meta["consolidated_metadata"] or {}).get("metadata") or {}
-        gone = sorted(n for n in names if not (path / n / "zarr.json").is_file())
+        gone = sorted(n for n in names if not files.is_file(f"{n}/zarr.json"))
         if gone:
             raise fail(f"damaged store: {len(gone)} array(s) listed but missing on disk "
                        f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''})",
@@ -280,7 +282,7 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
 
 def info(store) -> dict:
     """Dims, variables, provenance and completeness of a store, as plain data."""
-    path = Path(store)
+    path = store if is_url(store) else Path(store)
     ds = open_sweep(path, allow_partial=True)
     done, total = completeness(path)
     attrs = dict(ds.attrs)
