@@ -124,6 +124,9 @@ def bench_pareto(n: int) -> None:
         "2 objectives, all on the front": np.stack(
             [np.linspace(0, 1, n), np.linspace(1, 0, n)], axis=1
         ),
+        "3 objectives, 95% infeasible (NaN)": np.where(  # own generator: same data below
+            np.random.default_rng(1).random((n, 1)) < 0.95, np.nan,
+            np.random.default_rng(2).random((n, 3))),  # fmt: skip
     }
     print(f"\n## Pareto sets over {n:,} points")
     for name, f in cases.items():
@@ -151,6 +154,24 @@ def bench_pareto(n: int) -> None:
         print(
             f"{f'2 objectives, {groups:,} groups':34} {dt:6.2f} s  {int(m.sum()):,} on the fronts"
         )
+
+
+def bench_pareto_store(store: str) -> None:
+    """Pareto over a real store (mostly infeasible points) against loading its objectives."""
+    import kvjax
+
+    ds = kvjax.open_sweep(store)
+    objs = ["usd_per_million_output_tokens", "decode_step_s", "prefill_s"]
+    t = time.perf_counter()
+    _ = [ds[o].values for o in objs]
+    t_load = time.perf_counter() - t
+    t = time.perf_counter()
+    m = ds.kv.pareto_mask(minimize=objs)
+    t_p = time.perf_counter() - t
+    n = int(np.prod([ds.sizes[d] for d in m.dims]))
+    print(f"\n## Pareto over the store {store} ({n:,} points)")
+    print(f"load 3 objective arrays {t_load:6.2f} s; Pareto of {objs}: {t_p:6.2f} s "
+          f"= {t_p / t_load:.1f}x the load; {int(m.sum()):,} on the front")  # fmt: skip
 
 
 def bench_boundaries(n_ctx: int) -> None:
@@ -191,6 +212,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", choices=["elasticities", "pareto", "boundaries"])
     p.add_argument("--n-side", type=int, default=None, help="contexts in the grid (x128 points)")
+    p.add_argument("--store", help="also time a Pareto set over this sweep store")
     args = p.parse_args()
     print(
         f"# bench_gradients: JAX {jax.__version__} on {jax.devices()[0].platform}, "
@@ -200,6 +222,8 @@ def main() -> None:
         bench_elasticities(args.n_side or (256 if args.quick else 8192))
     if args.only in (None, "pareto"):
         bench_pareto(1_000_000 if args.quick else 10_000_000)
+        if args.store:
+            bench_pareto_store(args.store)
     if args.only in (None, "boundaries"):
         bench_boundaries(8 if args.quick else 64)
 

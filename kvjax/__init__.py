@@ -7,6 +7,7 @@ Layers, each importing only those below it (``pyproject.toml`` states the contra
 ``lint-imports`` checks it)::
 
     kvjax.cli        the ``kvjax`` command, one module per subcommand
+    kvjax.explore    the Panel app, the offline HTML report, exports of stored sweeps
     kvjax.paper      the paper's running example, reproduced
     kvjax.analysis   Pareto sets, regime boundaries, inverse design, the ds.kv accessor
     kvjax.sweep      specs -> plan -> jit kernel -> zarr stores -> xarray
@@ -14,17 +15,50 @@ Layers, each importing only those below it (``pyproject.toml`` states the contra
     kvjax.costs      every cost function, re-exported
     kvjax.model      input trees, numerics, cost functions, metric registry, elasticities
     kvjax.errors, kvjax.units, kvjax._format, kvjax._version
+
+Nothing heavy is imported here: ``import kvjax`` (and so ``kvjax --help``) loads JAX, xarray
+and the cost model only when one of the names below is first used.  Opening a store through
+:func:`open_sweep` registers the ``ds.kv`` accessor (``import kvjax.analysis`` does too).
 """
 
-from . import analysis as _analysis  # noqa: F401  (registers the ds.kv accessor)
+from __future__ import annotations
+
+import importlib
+
 from ._version import __version__ as __version__
-from .model import DEFAULT_METRICS as DEFAULT_METRICS
-from .model import METRICS as METRICS
-from .model import Hardware as Hardware
-from .model import Model as Model
-from .model import Scenario as Scenario
-from .model import Workload as Workload
-from .model import elasticity as elasticity
-from .model import evaluate as evaluate
-from .sweep import open_sweep as open_sweep
-from .sweep import run_sweep as run_sweep
+
+_LAZY = {
+    "DEFAULT_METRICS": "model", "METRICS": "model", "Hardware": "model", "Model": "model",
+    "Scenario": "model", "Workload": "model", "elasticity": "model", "evaluate": "model",
+    "run_sweep": "sweep",
+}  # fmt: skip
+"""Re-exported names and the subpackage each comes from (imported on first use)."""
+
+__all__ = ["__version__", "open_sweep", *_LAZY]
+
+
+def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = False):
+    """``kvjax.sweep.open_sweep`` with the ``ds.kv`` accessor registered (and, when pint is
+    imported, kvjax's units added to its registry, so ``ds.pint.quantify()`` works)."""
+    import sys
+
+    from . import analysis as _analysis  # noqa: F401  (registers ds.kv)
+    from .sweep import open_sweep as _open
+
+    if "pint" in sys.modules:
+        from .units import unit_registry
+
+        unit_registry()
+    return _open(store, allow_partial=allow_partial, chunks=chunks, verify=verify)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kvjax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -31,9 +31,27 @@ def fail(message: str, file=None, entry=None, field=None, value=None) -> InputEr
     return InputError(f"{loc}: {message}" if loc else message)
 
 
-def suggest(name: str, choices) -> str:
-    """``"; did you mean 'a', 'b'?"`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(name).lower(), [str(c) for c in choices], n=3, cutoff=0.5)
-    if not close:
-        close = [c for c in choices if str(name).lower() in str(c).lower()][:3]
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+def suggest(name: str, choices, limit: int = 8) -> str:
+    """``"; did you mean 'a', 'b'?"``: first every choice that ``name`` is a prefix of (``a100``
+    -> each A100 id), closest spelling first; then the closest others by spelling; else those
+    that contain it; at most ``limit``; ``""`` when nothing is near.
+
+    >>> suggest("a100", ["a100-40gb-sxm", "a100-80gb-sxm", "l40s"])
+    "; did you mean 'a100-40gb-sxm', 'a100-80gb-sxm'?"
+    >>> suggest("yi34b", ["yi-34b", "llama-2-7b"])
+    "; did you mean 'yi-34b'?"
+    """
+    key = str(name).lower()
+    names = [str(c) for c in choices]
+
+    def score(c):
+        return difflib.SequenceMatcher(None, key, c.lower()).ratio()
+
+    prefix = sorted((c for c in names if key and c.lower().startswith(key)), key=score,
+                    reverse=True)  # fmt: skip
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+    out = prefix + [c for c in close if c not in prefix]
+    if not out:
+        out = [c for c in names if key in c.lower()][:3]
+    out = out[:limit]
+    return f"; did you mean {', '.join(repr(c) for c in out)}?" if out else ""

@@ -30,3 +30,41 @@ def to_gib(n_bytes):
 def to_gb(n_bytes):
     """Bytes -> GB (1e9 bytes)."""
     return n_bytes / GB
+
+
+# ----------------------------------------------------------------------------- pint
+
+PINT_DEFINITIONS = (
+    "FLOP = [flop] = flop",
+    "USD = [currency] = usd = dollar_us",
+    "token = [token] = tokens",
+)
+"""Units kvjax's ``units`` attrs use that pint does not define: FLOP (a floating-point
+operation, its own dimension), USD (US dollar) and tokens.  Every other units string of a
+store (``s``, ``bytes``, ``bytes/s``, ``1/h``, ``bits``, ``1``) is pint's own."""
+
+
+def unit_registry(registry=None):
+    """A pint ``UnitRegistry`` that parses every ``units`` string kvjax writes.
+
+    Extends ``registry`` (default: pint-xarray's / pint's application registry) with
+    :data:`PINT_DEFINITIONS`, once; returns it.  Needs ``pint`` (``pip install pint-xarray``)::
+
+        import pint_xarray, kvjax.units
+        ureg = kvjax.units.unit_registry()
+        q = ds.pint.quantify(unit_registry=ureg)     # or ds.pint.quantify() after this call
+        q.pint.to(decode_step_s="ms")
+
+    >>> ureg = unit_registry()
+    >>> str((ureg.Quantity(2.0, "FLOP/s") * ureg.Quantity(3.0, "s")).to("FLOP"))
+    '6.0 FLOP'
+    """
+    import pint
+
+    ureg = registry if registry is not None else pint.get_application_registry()
+    for line in PINT_DEFINITIONS:
+        try:
+            ureg.parse_units(line.split("=")[0].strip())
+        except pint.UndefinedUnitError:
+            ureg.define(line)
+    return ureg

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# `kvjax sweep` turns JAX's persistent compilation cache on: keep the tests' entries (in
+# this process and in the CLI subprocesses, which inherit it) out of the user's ~/.cache.
+os.environ.setdefault("KVJAX_CACHE_DIR", tempfile.mkdtemp(prefix="kvjax-test-cache-"))
 
 from kvjax.model import Hardware, Model, Scenario, Workload
 
@@ -130,3 +137,11 @@ def chunk_file_bytes(path) -> dict[str, bytes]:
         if p.is_file() and "/c/" in f"/{rel}" and not rel.startswith(meta):
             out[rel] = p.read_bytes()
     return out
+
+
+@pytest.fixture(scope="session")
+def explore_store(tmp_path_factory):
+    """The explorer tests' small store (``tests/explore_store.py``), built once a session."""
+    from explore_store import make_store
+
+    return make_store(tmp_path_factory.mktemp("explore-store") / "s.zarr")

@@ -41,7 +41,7 @@ class Case:
     expect: tuple = ()
     files: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
-    setup: str | None = None  # "store", "partial", "damage:<what>"
+    setup: str | None = None  # "store", "partial", "shards:2", "damage:<what>"
 
 
 def _spec(body: str) -> dict:
@@ -328,11 +328,16 @@ STORE_CASES = [
     Case("frontier-own-input", ["frontier", "{store}", "--minimize", "decode_step_s", "--out",
                                 "{store}"], ("own input",), setup="store"),
     Case("frontier-out-exists", ["frontier", "{store}", "--minimize", "decode_step_s", "--out",
-                                 "{d}/keep.txt"], ("keep.txt", "--overwrite"),
-         {"keep.txt": "precious"}, setup="store"),
+                                 "{d}/keep.csv"], ("keep.csv", "--overwrite"),
+         {"keep.csv": "precious"}, setup="store"),
     Case("frontier-out-userdir", ["frontier", "{store}", "--minimize", "decode_step_s",
-                                  "--out", "{d}/mine", "--overwrite"], ("not a zarr store",),
-         {"mine/a.txt": "precious"}, setup="store"),
+                                  "--out", "{d}/mine.zarr", "--overwrite"], ("not a zarr store",),
+         {"mine.zarr/a.txt": "precious"}, setup="store"),
+    Case("frontier-out-csv-dir", ["frontier", "{store}", "--minimize", "decode_step_s",
+                                  "--out", "{d}/t.csv", "--overwrite"], ("is a directory",),
+         {"t.csv/a.txt": "precious"}, setup="store"),
+    Case("frontier-out-ext", ["frontier", "{store}", "--minimize", "decode_step_s", "--out",
+                              "{d}/t.txt"], ("t.txt", "unknown extension"), setup="store"),
     Case("boundary-dim", ["frontier", "{store}", "--boundary", "gpu", "--condition", "fits"],
          ("gpu", "not a dim"), setup="store"),
     Case("boundary-cond", ["frontier", "{store}", "--boundary", "batch", "--condition",
@@ -363,7 +368,49 @@ STORE_CASES = [
          {"tiny.toml": TINY_SPEC}),
 ]  # fmt: skip
 
-CASES = SPEC_CASES + FLAG_CASES + HF_CASES + CATALOG_CASES + STORE_CASES
+# ----------------------------------------------------------------------------- scale-out
+
+_T = {"tiny.toml": TINY_SPEC}
+_SW = ["sweep", "{d}/tiny.toml", "-o", "{d}/o.zarr"]
+SCALE_CASES = [
+    Case("shard-index-high", [*_SW, "--shard", "3/2"], ("--shard", "3/2", "not in 0..1"), _T),
+    Case("shard-index-eq", [*_SW, "--shard", "2/2"], ("--shard", "2/2", "not in 0..1"), _T),
+    Case("shard-zero", [*_SW, "--shard", "0/0"], ("--shard", "0/0", "at least 1"), _T),
+    Case("shard-text", [*_SW, "--shard", "two"], ("--shard", "expected I/N"), _T),
+    Case("shard-negative", [*_SW, "--shard=-1/2"], ("--shard", "expected I/N"), _T),
+    Case("shard-and-dask", [*_SW, "--shard", "0/2", "--dask", "local:2"],
+         ("--shard", "exclude each other"), _T),
+    Case("shard-overwrite", [*_SW, "--shard", "0/2", "--overwrite"], ("--overwrite",), _T),
+    Case("shard-other-spec", ["sweep", "{d}/o.toml", "-o", "{store}", "--shard", "0/2"],
+         ("different spec", "batch"),
+         {"o.toml": TINY_SPEC.replace("[1, 2, 4, 8, 16]", "[1, 2]")}, setup="store"),
+    Case("shard-other-count", ["sweep", "{d}/tiny.toml", "-o", "{store}", "--shard", "0/3"],
+         ("--shard",), _T, setup="shards:2"),
+    Case("dask-local-zero", [*_SW, "--dask", "local:0"], ("--dask", "local:0", "N >= 1"), _T),
+    Case("dask-local-text", [*_SW, "--dask", "local:x"], ("--dask", "local:x"), _T),
+    Case("dask-unreachable", [*_SW, "--dask", "tcp://127.0.0.1:9"],
+         ("--dask", "tcp://127.0.0.1:9", "cannot reach the Dask scheduler within 0.5 s"), _T,
+         {"KVJAX_DASK_TIMEOUT_S": "0.5"}),
+    Case("dask-scheduler-file", [*_SW, "--dask", "{d}/nope.json"],
+         ("--dask", "no such scheduler file"), _T),
+    Case("task-chunks-no-dask", [*_SW, "--task-chunks", "4"], ("--task-chunks", "--dask"), _T),
+    Case("task-chunks-zero", [*_SW, "--dask", "local:1", "--task-chunks", "0"],
+         ("--task-chunks",), _T),
+    Case("finalize-partial", ["sweep", "--finalize", "{store}"],
+         ("1 of 3 chunks have no done record", "chunks 2", "--resume"), setup="partial"),
+    Case("finalize-partial-shards", ["sweep", "--finalize", "{store}"],
+         ("1 of 3 chunks have no done record", "shard 1/2 (chunks 2)"), setup="shards:2"),
+    Case("finalize-missing", ["sweep", "--finalize", "{d}/nope.zarr"],
+         ("nope.zarr", "not a kvjax sweep store")),
+    Case("finalize-with-spec", ["sweep", "{d}/tiny.toml", "--finalize", "{store}"],
+         ("--finalize", "SPEC"), _T, setup="store"),
+    Case("url-no-package", ["sweep", "{d}/tiny.toml", "-o", "s3://bucket/x.zarr"],
+         ("s3://bucket/x.zarr", "s3fs"), _T),
+    Case("url-unknown", ["sweep", "{d}/tiny.toml", "-o", "nope://bucket/x.zarr"],
+         ("nope://bucket/x.zarr", "unknown URL protocol"), _T),
+]  # fmt: skip
+
+CASES = SPEC_CASES + FLAG_CASES + HF_CASES + CATALOG_CASES + STORE_CASES + SCALE_CASES
 """Every case; ids are unique."""
 
 
@@ -406,9 +453,13 @@ def materialise(case: Case, d, make_store) -> tuple[list[str], dict]:
         p.write_text(_hw_file() if text == "@hardware" else text)
     store = d / "store.zarr"
     if case.setup is not None:
-        make_store(store, complete=case.setup != "partial")
+        make_store(store, complete=case.setup not in ("partial", "shards:2"))
         if case.setup.startswith("damage:"):
             damage(store, case.setup.split(":", 1)[1])
+        if case.setup == "shards:2":  # the partial store, being written in 2 shards
+            meta = json.loads((store / "zarr.json").read_text())
+            meta["attributes"]["kvjax_shards"] = 2
+            (store / "zarr.json").write_text(json.dumps(meta))
 
     def fill(x):
         return str(x).replace("{d}", str(d)).replace("{store}", str(store))

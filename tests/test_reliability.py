@@ -120,7 +120,7 @@ def _stop_after_first_commit(monkeypatch):
         return n
 
     monkeypatch.setattr(_zarr_writer.ChunkWriter, "commit", commit_then_stop)
-    monkeypatch.setattr(sys.modules["kvjax.sweep._run"], "COMMIT_INTERVAL_S", -1.0)
+    monkeypatch.setattr(sys.modules["kvjax.sweep._chunks"], "COMMIT_INTERVAL_S", -1.0)
 
 
 def test_overwrite_keeps_the_old_store_until_the_new_one_is_complete(ref, tmp_path, monkeypatch):

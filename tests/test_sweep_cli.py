@@ -118,3 +118,34 @@ def test_missing_spec_and_store(tmp_path, capsys):
     assert rc == 2 and "nope.toml" in err
     rc, _, err = run(capsys, "info", tmp_path)
     assert rc == 2 and "not a kvjax sweep store" in err
+
+
+def test_second_run_loads_the_kernel_from_the_compile_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import kvjax
+
+    spec = write(tmp_path, GOOD)
+
+    def sweep(out, cache, *extra):
+        env = dict(os.environ, KVJAX_CACHE_DIR=str(cache), KVJAX_NO_REEXEC="1")
+        argv = [sys.executable, "-m", "kvjax", "sweep", str(spec), "-o", str(out), "--quiet"]
+        r = subprocess.run([*argv, *extra], env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+    cache = tmp_path / "cache"
+    sweep(tmp_path / "a.zarr", cache)
+    entries = {p: p.stat().st_mtime_ns for p in cache.rglob("jit_kernel-*")}
+    assert len(entries) == 1  # the chunk kernel; JAX's one-op helpers are under the threshold
+    sweep(tmp_path / "b.zarr", cache)  # a hit reads the entry and writes nothing
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("jit_kernel-*")} == entries
+    sweep(tmp_path / "c.zarr", tmp_path / "none", "--no-cache")
+    assert not (tmp_path / "none").exists()
+    a, b, c = (kvjax.open_sweep(tmp_path / f"{n}.zarr").load() for n in "abc")
+    for v in a.data_vars:
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+        np.testing.assert_array_equal(a[v].values, c[v].values)

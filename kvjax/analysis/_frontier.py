@@ -76,29 +76,59 @@ def _dominated_by(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.any(le & lt, axis=0)
 
 
+def _remove_dominated(cols: np.ndarray, alive: np.ndarray, cand, stop: bool) -> np.ndarray:
+    """``alive`` (indices into the columns of ``cols``) less those some column of ``cand``
+    dominates; with ``stop``, give up once 16 candidates in a row remove under 1%."""
+    k = cols.shape[0]
+    for i, p in enumerate(cols[:, cand].T):
+        if i % 16 == 0:
+            before = len(alive)
+        sub = cols[:, alive]
+        le = np.ones(len(alive), dtype=bool)
+        lt = np.zeros(len(alive), dtype=bool)
+        for c in range(k):
+            le &= p[c] <= sub[c]
+            lt |= p[c] < sub[c]
+        alive = alive[~(le & lt)]
+        if stop and i % 16 == 15 and len(alive) > 0.99 * before:
+            break
+    return alive
+
+
 def _prefilter(cols: np.ndarray) -> np.ndarray:
-    """Points (columns of ``cols``, shape (k, n)) not dominated by the minimiser of a few
-    positive weighted sums of the range-normalised objectives.  Such minimisers are Pareto
-    optimal and dominance is transitive, so dropping what they dominate changes no other
-    point's status.  One vectorised pass per weighting."""
+    """Points (columns of ``cols``, shape (k, n)) that no *candidate* point dominates.
+
+    Any candidate will do (dominance is transitive: a point a candidate dominates is off the
+    front whatever the candidate's own status), so good ones are chosen cheaply: first the
+    minimisers of a few positive weighted sums of the range-normalised objectives (one pass
+    each); then, for ``k >= 3`` and on the survivors, up to 256 points of the two-objective
+    front of every pair (one sort each), most central first, until they stop removing points.
+    Real stores' objectives are correlated, so the first step alone leaves most points (289 k
+    of the 477 k feasible ones of a 1e7-point sweep); the pair fronts leave about 1 k.
+    """
     k, n = cols.shape
-    alive = np.ones(n, dtype=bool)
     if n < 4 * _BLOCK:
-        return alive
+        return np.ones(n, dtype=bool)
     lo, hi = cols.min(axis=1), cols.max(axis=1)
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-        return alive
+        return np.ones(n, dtype=bool)
     scale = 1.0 / np.where(hi > lo, hi - lo, 1.0)
-    for j in range(-1, k):
-        wv = scale * np.where(np.arange(k) == j, 4.0, 1.0)
-        p = cols[:, np.argmin(wv @ cols)]
-        le = np.ones(n, dtype=bool)
-        lt = np.zeros(n, dtype=bool)
-        for c in range(k):
-            le &= p[c] <= cols[c]
-            lt |= p[c] < cols[c]
-        alive &= ~(le & lt)
-    return alive
+    weights = [scale * np.where(np.arange(k) == j, 4.0, 1.0) for j in range(-1, k)]
+    alive = _remove_dominated(cols, np.arange(n), [np.argmin(w @ cols) for w in weights], False)
+    if k >= 3 and len(alive) >= 4 * _BLOCK:
+        sub = cols[:, alive]
+        cand = []
+        for a in range(k):
+            for b in range(a + 1, k):
+                front = np.flatnonzero(_pareto_2d_rows(sub[None, a], sub[None, b])[0])
+                pick = np.linspace(0, len(front) - 1, min(len(front), 256)).astype(int)
+                cand.extend(alive[front[pick]])
+        cand = np.unique(np.asarray(cand))
+        cand = cand[np.argsort(((cols[:, cand] - lo[:, None]) * scale[:, None]).sum(axis=0))]
+        alive = _remove_dominated(cols, alive, cand, True)
+    out = np.zeros(n, dtype=bool)
+    out[alive] = True
+    return out
 
 
 def _pareto_3d(f: np.ndarray) -> np.ndarray:
@@ -168,15 +198,18 @@ def pareto_blocks(objectives: np.ndarray) -> np.ndarray:
         raise InputError(f"objectives: expected a (k, G, m) array, got shape {f.shape}")
     k, g, m = f.shape
     nan = np.isnan(f).any(axis=0)
-    f = np.where(nan[None], np.inf, f)  # the whole point: (inf, ..., inf) dominates nothing
     if k == 1:
         f = np.concatenate([f, np.zeros_like(f)])
         k = 2
-    if k == 2 and g > 64:
-        out = _pareto_2d_rows(f[0], f[1])
-    else:
-        out = np.stack([_pareto_nd(f[:, j, :]) for j in range(g)])
-    return out & ~nan
+    if k == 2 and g > 64:  # one vectorised pass over all groups; (inf, inf) dominates nothing
+        out = _pareto_2d_rows(*np.where(nan[None], np.inf, f)) & ~nan
+    else:  # feasible points only: the prefilter and the sweep never see an infeasible one
+        out = np.zeros((g, m), dtype=bool)
+        for j in range(g):
+            ok = np.flatnonzero(~nan[j])
+            if ok.size:
+                out[j, ok] = _pareto_nd(f[:, j, ok])
+    return out
 
 
 def pareto_front(objectives: np.ndarray) -> np.ndarray:
@@ -204,7 +237,28 @@ def _objective_array(ds: xr.Dataset, name: str) -> xr.DataArray:
         raise InputError(f"objective {name!r} is not in the store{suggest(name, choices)}")
     if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
         raise InputError(f"objective {name!r} is not numeric (dtype {da.dtype})")
-    return da.astype(np.float64)
+    return da if np.issubdtype(da.dtype, np.floating) else da.astype(np.float64)
+
+
+def _feasible_fronts(values: list, n_groups: int) -> np.ndarray:
+    """Bool mask (of the arrays' common shape) of each group's front, built from the
+    feasible points only: ``values`` are the k objectives, all minimised, broadcast to one
+    shape (strided views are fine) whose leading part is ``n_groups`` groups; NaN marks an
+    infeasible point.  Only the feasible points (5-20% of a real sweep) are gathered and
+    converted to float64."""
+    ok = ~np.isnan(values[0])
+    for v in values[1:]:
+        ok &= ~np.isnan(v)
+    flat = np.flatnonzero(ok)
+    f = np.stack([np.asarray(v[ok], dtype=np.float64) for v in values])
+    if len(values) == 1:
+        f = np.concatenate([f, np.zeros_like(f)])
+    bounds = np.searchsorted(flat, np.arange(n_groups + 1) * (ok.size // max(n_groups, 1)))
+    out = np.zeros(ok.size, dtype=bool)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b > a:
+            out[flat[a:b]] = _pareto_nd(f[:, a:b])
+    return out.reshape(ok.shape)
 
 
 def _objectives(ds, minimize, maximize, over):
@@ -248,8 +302,11 @@ def pareto_mask(
     names, arrays, dims, kept = _objectives(ds, minimize, maximize, over)
     shape = arrays[0].shape
     n_groups = int(np.prod(shape[: len(kept)], dtype=np.int64))
-    f = np.stack([np.asarray(a.values).reshape(n_groups, -1) for a in arrays])
-    mask = pareto_blocks(f).reshape(shape)
+    if len(arrays) == 2 and n_groups > 64:  # many small groups: one vectorised pass
+        f = np.stack([np.asarray(a.values, np.float64).reshape(n_groups, -1) for a in arrays])
+        mask = pareto_blocks(f).reshape(shape)
+    else:
+        mask = _feasible_fronts([np.asarray(a.values) for a in arrays], n_groups)
     return xr.DataArray(
         mask,
         dims=dims,

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import math
 
+from ._parser import examples, print_json
 from ._scenario_args import add_scenario_arguments, scenario_from_args
+
+
+def scenario_json(args, s) -> dict:
+    """The ``scenario`` member of ``--json`` output: the names given and every leaf value."""
+    from ..model import get_leaf, leaf_paths
+
+    return {
+        "model": args.model,
+        "hf_config": args.hf_config,
+        "hardware": args.hardware,
+        "precision": args.precision,
+        "leaves": {p: float(get_leaf(s, p)) for p in leaf_paths()},
+    }
 
 
 def _cmd_paper(args) -> int:
@@ -14,50 +28,76 @@ def _cmd_paper(args) -> int:
     return 0
 
 
-def _list_models() -> None:
+def _list_models(as_json: bool) -> list:
     from .. import catalog
 
-    print(f"{'id':22} {'params':>9} {'L':>4} {'N':>4} {'K':>4} {'H':>4}  name")
+    rows = []
+    if not as_json:
+        print(f"{'id':22} {'params':>9} {'L':>4} {'N':>4} {'K':>4} {'H':>4}  name")
     for n in catalog.model_names():
         i, m = catalog.model_info(n), catalog.load_model(n)
-        print(f"{n:22} {m.params_total / 1e9:8.1f}B {m.n_layers:4.0f} {m.n_heads:4.0f} "
-              f"{m.n_kv_heads:4.0f} {m.head_dim:4.0f}  {i['name']}")  # fmt: skip
+        rows.append({"id": n, "name": i["name"], **{k: float(v) for k, v in m.as_dict().items()}})
+        if not as_json:
+            print(f"{n:22} {m.params_total / 1e9:8.1f}B {m.n_layers:4.0f} {m.n_heads:4.0f} "
+                  f"{m.n_kv_heads:4.0f} {m.head_dim:4.0f}  {i['name']}")  # fmt: skip
+    return rows
 
 
-def _list_hardware() -> None:
+def _list_hardware(as_json: bool) -> list:
     from .. import catalog
     from ..units import GB, GiB
 
-    print(f"{'id':16} {'bf16 TFLOP/s':>12} {'HBM GiB':>8} {'HBM GB/s':>9} {'$/h':>6}  name")
+    rows = []
+    if not as_json:
+        print(f"{'id':16} {'bf16 TFLOP/s':>12} {'HBM GiB':>8} {'HBM GB/s':>9} {'$/h':>6}  name")
     for n in catalog.hardware_names():
         i, h = catalog.hardware_info(n), catalog.load_hardware(n)
-        price = "-" if math.isnan(h.usd_per_hour) else f"{h.usd_per_hour:.2f}"
-        print(f"{n:16} {h.flop_per_s / 1e12:12.0f} {h.hbm_bytes / GiB:8.1f} "
-              f"{h.hbm_bytes_per_s / GB:9.0f} {price:>6}  {i['name']}")  # fmt: skip
+        rows.append({"id": n, "name": i["name"], **{k: float(v) for k, v in h.as_dict().items()}})
+        if not as_json:
+            price = "-" if math.isnan(h.usd_per_hour) else f"{h.usd_per_hour:.2f}"
+            print(f"{n:16} {h.flop_per_s / 1e12:12.0f} {h.hbm_bytes / GiB:8.1f} "
+                  f"{h.hbm_bytes_per_s / GB:9.0f} {price:>6}  {i['name']}")  # fmt: skip
+    return rows
 
 
-def _list_sweeps() -> None:
+def _list_sweeps(as_json: bool) -> list:
     from ..sweep import builtin_names, load_spec
 
-    print(f"{'name':24} {'points':>13}  description")
+    rows = []
+    if not as_json:
+        print(f"{'name':24} {'points':>13}  description")
     for n in builtin_names():
         spec = load_spec(n)
-        print(f"{n:24} {spec.size:13,}  {spec.description}")
+        rows.append({"name": n, "points": spec.size, "dims": dict(zip(spec.dims, spec.shape)),
+                     "description": spec.description})  # fmt: skip
+        if not as_json:
+            print(f"{n:24} {spec.size:13,}  {spec.description}")
+    return rows
 
 
-def _list_metrics() -> None:
+def _list_metrics(as_json: bool) -> list:
     from ..model import DEFAULT_METRICS, METRICS
 
-    print(f"{'metric':32} {'units':6} {'kind':5} {'better':6}  long name (* stored by default)")
+    rows = []
+    if not as_json:
+        print(f"{'metric':32} {'units':6} {'kind':5} {'better':6}  long name "
+              "(* stored by default)")  # fmt: skip
     for n, i in METRICS.items():
         better = {"min": "lower", "max": "higher"}.get(i.sense, "-")
         star = " *" if n in DEFAULT_METRICS else ""
-        print(f"{n:32} {i.units:6} {i.kind:5} {better:6}  {i.long_name}{star}")
+        rows.append({"name": n, "units": i.units, "kind": i.kind, "sense": i.sense,
+                     "long_name": i.long_name, "default": n in DEFAULT_METRICS})  # fmt: skip
+        if not as_json:
+            print(f"{n:32} {i.units:6} {i.kind:5} {better:6}  {i.long_name}{star}")
+    return rows
 
 
 def _cmd_list(args) -> int:
-    {"models": _list_models, "hardware": _list_hardware, "sweeps": _list_sweeps,
-     "metrics": _list_metrics}[args.what]()  # fmt: skip
+    fn = {"models": _list_models, "hardware": _list_hardware, "sweeps": _list_sweeps,
+          "metrics": _list_metrics}[args.what]  # fmt: skip
+    rows = fn(args.json)
+    if args.json:
+        print_json({"kind": args.what, "items": rows})
     return 0
 
 
@@ -80,11 +120,24 @@ def format_value(v: float, units: str, kind: str) -> str:
 def _cmd_eval(args) -> int:
     import jax
 
-    from ..model import METRICS, evaluate
+    from ..model import METRICS, REGIMES, evaluate
 
     s = scenario_from_args(args)
     with jax.enable_x64(True):
         r = jax.jit(evaluate)(s)
+    if args.json:
+        metrics = {}
+        for name, info in METRICS.items():
+            v = float(r[name])
+            m = {"value": v, "units": info.units, "kind": info.kind,
+                 "long_name": info.long_name}  # fmt: skip
+            if info.kind == "code":
+                m["label"] = REGIMES.get(int(v), str(v))
+            if info.kind == "bool":
+                m["value"] = bool(v)
+            metrics[name] = m
+        print_json({"scenario": scenario_json(args, s), "metrics": metrics})
+        return 0
     width = max(len(n) for n in METRICS)
     for name, info in METRICS.items():
         print(f"{name:{width}}  {format_value(float(r[name]), info.units, info.kind):28}  "
@@ -94,15 +147,35 @@ def _cmd_eval(args) -> int:
 
 def add_commands(sub) -> None:
     """Register ``paper``, ``eval`` and ``list``."""
-    p = sub.add_parser("paper", help="reproduce the paper's running example (Yi-34B, A100)")
+    p = sub.add_parser("paper", help="reproduce the paper's running example (Yi-34B, A100)",
+                       epilog=examples("kvjax paper", "kvjax paper --markdown > table.md"))
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_cmd_paper)
 
-    p = sub.add_parser("eval", help="every metric of one scenario")
+    p = sub.add_parser(
+        "eval",
+        help="every metric of one scenario",
+        epilog=examples(
+            "kvjax eval --model yi-34b --hardware a100-80gb-sxm --context 4k",
+            "kvjax eval --model llama-3.1-70b --hardware h100-sxm --context 128K --batch 8 "
+            "--tp 4 --kv-bits 8",
+            "kvjax eval --hf-config config.json --hardware h100-sxm --context 1M --json | "
+            "jq .metrics.decode_step_s.value",
+        ),
+    )
     add_scenario_arguments(p)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document: {scenario, metrics: {name: {value, units, kind, "
+                        "long_name}}} (docs/cli-json.md)")  # fmt: skip
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("list", help="list what is built in: models, hardware, sweeps, metrics")
+    p = sub.add_parser(
+        "list",
+        help="list what is built in: models, hardware, sweeps, metrics",
+        epilog=examples("kvjax list models", "kvjax list hardware --json | jq '.items[].id'"),
+    )
     p.add_argument("what", choices=["models", "hardware", "sweeps", "metrics"])
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document: {kind, items: [...]} (docs/cli-json.md)")  # fmt: skip
     p.set_defaults(func=_cmd_list)
 

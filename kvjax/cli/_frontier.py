@@ -3,8 +3,10 @@
 
 A boundary is the value of one continuous dim where a condition holds (the binding resource
 changes, or a limit becomes tight), refined by Newton beyond the grid, for every point of the
-other dims (``kvjax.analysis.boundary_dataset``); a summary table on stdout and, with
-``--out``, the full result as a zarr store with units and provenance.
+other dims (``kvjax.analysis.boundary_dataset``); a summary table on stdout (or one JSON
+document with ``--json``) and, with ``--out``, the full result as CSV, Parquet or a zarr
+store by the file's extension (``kvjax.explore.write``: never over an existing path without
+``--overwrite``, never over the input).
 """
 
 from __future__ import annotations
@@ -13,7 +15,21 @@ import math
 
 from .._format import columns, si
 from ..errors import InputError
+from ._parser import examples, print_json
 from ._scenario_args import reading_store, split_list
+
+
+def _save(args, result) -> None:
+    from ..explore import write
+
+    write(result, args.out, overwrite=args.overwrite, inputs=[args.store])
+
+
+def _check_out(args) -> None:
+    if args.out:
+        from ..explore import check_output, format_of
+
+        check_output(args.out, args.overwrite, [args.store], format_of(args.out))
 
 
 def _cmd_frontier(args) -> int:
@@ -22,6 +38,7 @@ def _cmd_frontier(args) -> int:
     from ..analysis import pareto_table
 
     check_args(args)
+    _check_out(args)  # before any work
     minimize, maximize = split_list(args.minimize), split_list(args.maximize)
     over = split_list(args.over) or None
     ds = _open(args.store)
@@ -32,8 +49,16 @@ def _cmd_frontier(args) -> int:
         table = pareto_table(ds, minimize, maximize, over, split_list(args.extra))
     n = table.sizes["point"]
     if args.out:
-        _save(table, args)
+        _save(args, table)
     kept = [d for d in table.coords if d not in table.attrs["over"].split(",")]
+    if args.json:
+        from ..explore import records
+
+        print_json({"kind": "pareto", "store": args.store, "minimize": minimize,
+                    "maximize": maximize, "over": table.attrs["over"].split(","),
+                    "per": kept, "n": n, "points": records(table, args.limit),
+                    "out": args.out})  # fmt: skip
+        return 0
     print(
         f"Pareto set of {n} points: minimize {minimize or '-'}, maximize {maximize or '-'}, "
         f"over {table.attrs['over'].split(',')}" + (f", one set per {kept}" if kept else "")
@@ -59,16 +84,6 @@ def _cmd_frontier(args) -> int:
     if any_nan:
         print("(-: NaN in an --extra variable: infeasible there, e.g. the batch does not fit)")
     return 0
-
-
-def _save(ds, args) -> None:
-    """``ds`` as a zarr store at ``--out``: written beside it and renamed into place; an
-    existing path is replaced only with ``--overwrite``, the input store never."""
-    from ..sweep import safe_output
-
-    with safe_output(args.out, overwrite=args.overwrite, inputs=[args.store],
-                     what="--out") as tmp:  # fmt: skip
-        ds.to_zarr(tmp, mode="w-", consolidated=True, zarr_format=3)
 
 
 def _open(store):
@@ -100,6 +115,12 @@ def conditions_help() -> str:
         for name, (_, needs, text) in CONDITIONS.items()
     )
     return f"{named}; or any float metric, e.g. prefill_s, with --target (metric = target)"
+
+
+def _condition_help(p) -> None:
+    for action in p._actions:
+        if "--condition" in action.option_strings:
+            action.help = "with --boundary: " + conditions_help()
 
 
 def _target(raw: str | None) -> float | None:
@@ -229,13 +250,22 @@ def run_boundary(args, ds) -> int:
     )  # fmt: skip
     grid = np.asarray(ds.coords[dim].values, dtype=np.float64)
     units = ds.coords[dim].attrs.get("units", "")
+    if args.out:
+        _save(args, result)
+    if args.json:
+        from ..explore import records
+
+        print_json({"kind": "boundary", "store": args.store, "dim": dim, "units": units,
+                    "condition": condition, "target": target,
+                    "description": condition_description(condition, target),
+                    "n": int(result["found"].size), "n_found": int(result["found"].sum()),
+                    "points": records(result, args.limit), "out": args.out})  # fmt: skip
+        return 0
     print(
         f"Boundary along {dim}: {condition_description(condition, target)} ({condition}); "
         f"grid {len(grid)} values {grid.min():g} .. {grid.max():g}"
         f"{'' if units in ('', '1') else ' ' + units}, refined by Newton"
     )
-    if args.out:
-        _save(result, args)
     print_table(result, dim, args.limit, args.found_only)
     if args.out:
         print(f"saved {dict(result[dim].sizes)} to {args.out}")
@@ -254,6 +284,15 @@ def add_commands(subparsers) -> None:
         "bracketed on the grid and refined by Newton's method with autodiff, for every point "
         "of the other dims; 'no crossing in the grid' where the condition does not change "
         "sign.  Use one form or the other.",
+        epilog=examples(
+            "kvjax frontier runs/cs.zarr --minimize usd_per_million_output_tokens "
+            "--minimize decode_step_s --over hardware,batch",
+            "kvjax frontier runs/cs.zarr --minimize usd_per_session --maximize context "
+            "--out front.csv",
+            "kvjax frontier runs/paper.zarr --boundary context --condition fits --json",
+            "kvjax frontier runs/cs.zarr --boundary batch --condition decode_compute_bound "
+            "--out edge.zarr --overwrite",
+        ),
     )
     p.add_argument("store", metavar="STORE", help="a sweep store (zarr)")
     p.add_argument("--minimize", action="append", help="objectives to minimise (comma list)")
@@ -263,7 +302,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--boundary", metavar="DIM",
                    help="find a regime boundary along this continuous dim (e.g. context, "
                         "batch) instead of a Pareto set")  # fmt: skip
-    p.add_argument("--condition", metavar="NAME", help="with --boundary: " + conditions_help())
+    p.add_argument("--condition", metavar="NAME", help="with --boundary: a condition "
+                   "(listed in this help)")  # fmt: skip
+    p.defer(_condition_help)  # the list needs kvjax.analysis (JAX): only when used
     p.add_argument(
         "--target",
         metavar="X",
@@ -275,6 +316,11 @@ def add_commands(subparsers) -> None:
         help="with --boundary: print only the points with a crossing",
     )
     p.add_argument("--limit", type=int, default=40, help="rows printed (default 40)")
-    p.add_argument("--out", help="save the Pareto table or boundary dataset as a zarr store")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--out", metavar="PATH",
+                   help="save the whole Pareto table or boundary dataset: .csv, .parquet or "
+                        ".zarr by the extension (never over the input)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out PATH")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document on stdout: {kind, n, points: [...]} "
+                        "(--limit rows; docs/cli-json.md)")  # fmt: skip
     p.set_defaults(func=_cmd_frontier)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .._format import si
+from ._parser import examples, print_json
 from ._scenario_args import add_scenario_arguments, scenario_from_args, split_list
 
 
@@ -51,6 +52,18 @@ def _cmd_grad(args) -> int:
         e = jax.jit(lambda s: elasticity(s, metrics, wrt))(s)
         rows = ranked(e)
     banner = _infeasible_line(s, r)
+    if args.json:
+        from ._eval import scenario_json
+
+        out = {}
+        for name in metrics:
+            v = float(r[name])
+            items = [] if not math.isfinite(v) or v == 0 else [
+                {"knob": p, "elasticity": x} for p, x in rows[name] if args.all or x != 0.0
+            ][: args.top]  # fmt: skip
+            out[name] = {"value": v, "units": METRICS[name].units, "elasticities": items}
+        print_json({"scenario": scenario_json(args, s), "infeasible": banner, "metrics": out})
+        return 0
     if banner:
         print(banner)
     width = max(len(p) for p in wrt)
@@ -81,10 +94,19 @@ def add_commands(subparsers) -> None:
         help="elasticities d ln(metric) / d ln(knob) of one scenario, ranked",
         description="Per metric, the knobs ranked by |elasticity| (percent change of the "
         "metric per percent change of the knob), with sign.",
+        epilog=examples(
+            "kvjax grad --model yi-34b --hardware a100-80gb-sxm --context 5k --batch 8",
+            "kvjax grad --model llama-3.1-70b --hardware h100-sxm --context 128K --tp 4 "
+            "--metrics decode_step_s --wrt hardware.hbm_bytes_per_s,workload.kv_bits",
+            "kvjax grad --model yi-34b --hardware h100-sxm --context 4k --json",
+        ),
     )
     add_scenario_arguments(p)
     p.add_argument("--metrics", action="append", help="comma-separated float metrics")
     p.add_argument("--wrt", action="append", help="comma-separated leaves (default: the knobs)")
     p.add_argument("--top", type=int, default=12, help="knobs shown per metric (default 12)")
     p.add_argument("--all", action="store_true", help="also show knobs with elasticity 0")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document: {scenario, infeasible, metrics: {name: {value, "
+                        "units, elasticities: [{knob, elasticity}]}}} (docs/cli-json.md)")
     p.set_defaults(func=_cmd_grad)

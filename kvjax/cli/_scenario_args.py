@@ -12,30 +12,53 @@ DeepSeek serves it (18 nodes of 8 H800, DP attention and EP over all 144 GPUs, f
 
     kvjax eval --model deepseek-v3 --hardware h800 --precision fp8 \
         --weight-bytes-per-param 1 --nodes 18 --context 4989 --batch 12686
+  Every token count (``--context``,
+``--output-tokens``, ``--reference-context``, ...) goes through :func:`parse_tokens`, so
+``4k``, ``128K`` and ``1M`` work wherever a number of tokens does.
+
+Nothing here imports JAX at import time: the per-leaf flags are added when the subcommand is
+parsed (``LazyParser.defer``), so ``kvjax --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 
-from .. import catalog
 from ..errors import InputError, fail
-from ..model import (
-    GROUPS,
-    NODES_LEAVES,
-    Scenario,
-    Workload,
-    check_leaf_value,
-    first_problem,
-    get_leaf,
-    leaf_info,
-    nodes_deployment,
-    replace_leaf,
-    resolve_leaf,
-)
 
 ALIASES = {"context_tokens": ["--context"]}
+
+_TOKEN_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "ki": 2.0**10, "mi": 2.0**20,
+                 "gi": 2.0**30}  # fmt: skip
+_NUMBER = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?"
+_TOKEN_RE = re.compile(rf"\s*({_NUMBER})\s*([kmg]i?)?\s*", re.IGNORECASE)
+
+
+def parse_tokens(text) -> float:
+    """A token count: a number with an optional decimal suffix ``k``/``K`` (1e3), ``M`` (1e6),
+    ``G`` (1e9), or binary ``Ki``/``Mi``/``Gi`` (2**10, 2**20, 2**30).  Decimal, as the
+    paper counts ("4K" = 4,000 tokens); ``128Ki`` is 131,072.  Plain numbers (also ``nan``,
+    ``-5``) pass through ``float``: the range (finite, >= 0) is checked where the scenario is
+    built, with the leaf's name in the message.
+
+    >>> parse_tokens("4k"), parse_tokens("128K"), parse_tokens("1M"), parse_tokens("1e6")
+    (4000.0, 128000.0, 1000000.0, 1000000.0)
+    >>> parse_tokens("128Ki"), parse_tokens("2.5k"), parse_tokens(250)
+    (131072.0, 2500.0, 250.0)
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    m = _TOKEN_RE.fullmatch(str(text))
+    if m is not None:
+        return float(m.group(1)) * _TOKEN_SUFFIX[(m.group(2) or "").lower()]
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: not a token count (e.g. 4000, 4k, 128K, 1M, 128Ki)"
+        ) from None
 
 
 def split_list(values) -> list[str]:
@@ -49,18 +72,33 @@ def split_list(values) -> list[str]:
 def parse_assignment(item: str, flag: str) -> tuple[str, float]:
     """``"group.leaf=VALUE"`` (or ``"leaf=VALUE"``) -> ``(leaf path, float)``; bad names,
     numbers or non-finite / negative values raise a one-line ``InputError`` naming ``flag``."""
+    from ..model import check_leaf_value, leaf_info, resolve_leaf
+
     name, sep, raw = item.partition("=")
     if not sep:
         raise InputError(f"{flag} {item!r}: expected LEAF=VALUE")
     path = resolve_leaf(name.strip(), field=flag)
     try:
-        value = float(raw)
-    except ValueError:
+        if leaf_info(path).units == "tokens":
+            value = parse_tokens(raw.strip())
+        else:
+            value = float(raw)
+    except (ValueError, argparse.ArgumentTypeError):
         raise InputError(f"{flag} {path} = {raw!r}: not a number") from None
     return path, check_leaf_value(path, value, field=f"{flag} {path}")
 
 
-def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
+def add_scenario_arguments(p) -> None:
+    """The scenario flags, added when ``p`` (a ``LazyParser``) is first used."""
+    if hasattr(p, "defer"):
+        p.defer(_add_scenario_arguments)
+    else:
+        _add_scenario_arguments(p)
+
+
+def _add_scenario_arguments(p: argparse.ArgumentParser) -> None:
+    from ..model import Workload, leaf_info
+
     g = p.add_argument_group("scenario")
     g.add_argument("--model", help="catalog model id (kvjax list models)")
     g.add_argument("--hf-config", metavar="PATH", help="a local Hugging Face config.json")
@@ -76,8 +114,11 @@ def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
         flags = ALIASES.get(name, []) + ["--" + name.replace("_", "-")]
         units = "" if info.units == "1" else f" [{info.units}]"
         required = " (required)" if name == "context_tokens" else ""
-        g.add_argument(*flags, dest=name, type=float, metavar="X",
-                       help=f"workload.{name}: {info.doc}{units}{required}")  # fmt: skip
+        tokens = info.units == "tokens"
+        g.add_argument(*flags, dest=name, type=parse_tokens if tokens else float,
+                       metavar="T" if tokens else "X",
+                       help=f"workload.{name}: {info.doc}{units}{required}"
+                            + (" (4k, 128K, 1M accepted)" if tokens else ""))  # fmt: skip
     g.add_argument("--nodes", type=float, metavar="N",
                    help="spread one replica over N scale-up domains (nodes): dp_attention "
                    "fills the devices tp x pp x cp leave, and an MoE model's experts are "
@@ -91,8 +132,19 @@ def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def scenario_from_args(args) -> Scenario:
+def scenario_from_args(args):
     """Build the scenario; bad names or values raise a one-line ``InputError``."""
+    from .. import catalog
+    from ..model import (
+        NODES_LEAVES,
+        Scenario,
+        Workload,
+        check_leaf_value,
+        get_leaf,
+        nodes_deployment,
+        replace_leaf,
+    )
+
     if (args.model is None) == (args.hf_config is None):
         raise InputError("give exactly one of --model NAME and --hf-config PATH")
     if args.model is not None:
@@ -126,10 +178,12 @@ def scenario_from_args(args) -> Scenario:
     return s
 
 
-def check_scenario(s: Scenario, flags: dict, sources: dict) -> None:
+def check_scenario(s, flags: dict, sources: dict) -> None:
     """The rules between leaves (``kvjax.model.RULES``); a broken one is reported against the
     flag that set the leaf it blames (else the flag of its group in ``sources``: the model's
     or the hardware's)."""
+    from ..model import GROUPS, first_problem
+
     values = {f"{g}.{k}": v for g in GROUPS for k, v in getattr(s, g).as_dict().items()}
     problem = first_problem(values)
     if problem is not None:

@@ -6,7 +6,10 @@ chunk in hand, commits what it wrote and raises ``Interrupted``, so the store st
 resumable.  Nothing is raised inside JAX's C++ code (an exception raised while XLA compiles
 crashed the interpreter at exit before): a signal during the compile takes effect when the
 compile returns, a second signal exits at once (``os._exit``; the done records only ever
-describe durable files, so the store is resumable then too).  Other commands stop at once.
+describe durable files, so the store is resumable then too).  Other commands stop at once,
+except inside an import: JAX's extensions crash or print tracebacks when interrupted while
+they initialise, so a signal there is held until the import is over (re-checked every 50 ms
+with ``SIGALRM``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ class Stopped(Exception):
 class _State:
     deferred = False  # True while a sweep runs: set STOP instead of raising
     received: int | None = None
+    held: int | None = None  # a signal that arrived inside an import
+
+
+def _in_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextlib.contextmanager
@@ -54,14 +66,26 @@ def handled():
             _State.received = signum
             STOP.set()
             return
+        _State.received = signum
+        if _in_import(frame):
+            _State.held = signum
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
         raise Stopped(signum)
 
+    def on_alarm(signum, frame):
+        if _State.held is not None:
+            held, _State.held = _State.held, None
+            handler(held, frame)
+
     old = {s: signal.signal(s, handler) for s in SIGNALS}
-    _State.deferred, _State.received = False, None
+    old[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
+    _State.deferred, _State.received, _State.held = False, None, None
     STOP.clear()
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)  # a held signal still pending
         for s, h in old.items():
             signal.signal(s, h)
         _State.deferred = False

@@ -7,9 +7,11 @@ import math
 
 from .._format import si
 from ..errors import InputError
+from ._parser import examples, print_json
 from ._scenario_args import (
     add_scenario_arguments,
     parse_assignment,
+    parse_tokens,
     scenario_from_args,
     split_list,
 )
@@ -35,9 +37,23 @@ def _cmd_solve(args) -> int:
     for item in args.reference_set or ():
         reference = replace_leaf(reference, *parse_assignment(item, "--reference-set"))
     ctx = float(target.workload.context_tokens)
+    doc = {"target_context_tokens": ctx, "reference_context_tokens": args.reference_context,
+           "objectives": {}}  # fmt: skip
     with jax.enable_x64(True):
         for obj in objectives:
             sols = [solve(target, reference, k, obj, bounds) for k in knobs]
+            if args.json:
+                doc["objectives"][obj] = {
+                    "reference": sols[0].reference,
+                    "solutions": [
+                        {"knob": s.knob, "status": s.status, "factor": s.factor,
+                         "values": s.values, "achieved": s.achieved,
+                         "relative_error": s.relative_error, "binding": s.binding,
+                         "iterations": s.iterations}  # fmt: skip
+                        for s in sols
+                    ],
+                }
+                continue
             print(
                 f"\n{obj}: reference {si(sols[0].reference)} at {args.reference_context:g} "
                 f"tokens; target context {ctx:g} tokens"
@@ -59,6 +75,8 @@ def _cmd_solve(args) -> int:
                     f"  {s.knob:31} {s.status:10} {factor}  {answer:{w}} "
                     f"{achieved:>10} {err} {it:>5}  {s.binding}"
                 )
+    if args.json:
+        print_json(doc)
     return 0
 
 
@@ -71,10 +89,16 @@ def add_commands(subparsers) -> None:
         description="Find the least KV compression (layer, head, token, bits, or combined "
         "'kv') or hardware scale-up that brings the target context to the reference's "
         "objective value, by safeguarded Newton; says 'infeasible' when none within bounds.",
+        epilog=examples(
+            "kvjax solve --model yi-34b --hardware a100-80gb-sxm --context 1M --objective all",
+            "kvjax solve --model yi-34b --hardware a100-80gb-sxm --context 128K "
+            "--reference-context 4k --knob kv_bits --bound workload.kv_bits=2",
+            "kvjax solve --model yi-34b --hardware h100-sxm --context 200k --json",
+        ),
     )
     add_scenario_arguments(p)
-    p.add_argument("--reference-context", type=float, default=4000.0, metavar="T",
-                   help="reference context tokens (default 4000)")  # fmt: skip
+    p.add_argument("--reference-context", type=parse_tokens, default=4000.0, metavar="T",
+                   help="reference context tokens (default 4000; 4k, 128K, 1M accepted)")
     p.add_argument("--objective", action="append",
                    help="usd_per_million_output_tokens (default), session_gpu_s_per_output_token,"
                         " concurrency, decode_step_s, any float metric, or 'all'")  # fmt: skip
@@ -88,4 +112,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--bound", action="append", metavar="LEAF=X",
                    help="bound of a knob: lower for KV axes (default 1/64, 2 bits), upper for "
                         "hardware (default 64x)")  # fmt: skip
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document: {target_context_tokens, reference_context_tokens, "
+                        "objectives: {name: {reference, solutions: [...]}}} (docs/cli-json.md)")
     p.set_defaults(func=_cmd_solve)

@@ -9,7 +9,6 @@ fresh output buffer per chunk; without them page faults cost 2-4x, docs/performa
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -17,6 +16,7 @@ import sys
 from .._format import duration, human_bytes
 from ..errors import InputError
 from . import _signals
+from ._parser import examples, print_json
 
 GLIBC_TUNABLES = (
     "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
@@ -30,19 +30,48 @@ def add_commands(subparsers) -> None:
         "sweep",
         help="evaluate a sweep spec over its grid into a zarr store",
         description="Evaluate a sweep spec (a TOML path or a built-in name) into a zarr store.",
+        epilog=examples(
+            "kvjax sweep context-scaling -o runs/cs.zarr && kvjax explore runs/cs.zarr",
+            "kvjax sweep my-spec.toml -o runs/my.zarr --resume      # finish a killed run",
+            "kvjax sweep benchmark-100m --dry-run --json | jq .points",
+            "kvjax list sweeps                                        # the built-in specs",
+            "kvjax sweep big.toml -o /shared/big.zarr --dask local:8   # docs/scale-out.md",
+            "kvjax sweep big.toml -o s3://b/big.zarr --shard $I/100   # one of 100 array jobs",
+        ),
     )
-    p.add_argument("spec", help="sweep spec: a .toml path or a built-in name")
-    p.add_argument("-o", "--output", help="output store (a directory, e.g. out.zarr)")
+    p.add_argument("spec", nargs="?", help="sweep spec: a .toml path or a built-in name")
+    p.add_argument("-o", "--output",
+                   help="output store: a directory (out.zarr) or an fsspec URL (s3://b/x.zarr)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted store")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--dry-run", action="store_true", help="print grid size, bytes and time")
+    p.add_argument("--json", action="store_true",
+                   help="with --dry-run: one JSON document (docs/cli-json.md)")  # fmt: skip
     p.add_argument("--float64", action="store_true", help="compute and store float64")
     p.add_argument("--force", action="store_true", help="ignore the free-disk check")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--workers", type=int, default=2, help="compress/write threads (2)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use the persistent compilation cache (~/.cache/kvjax, or "
+                        "$KVJAX_CACHE_DIR): compile the kernel afresh")  # fmt: skip
+    g = p.add_argument_group("scale-out (docs/scale-out.md)")
+    g.add_argument("--dask", metavar="ADDRESS",
+                   help="compute on Dask: local, local:N (a LocalCluster of N workers), a "
+                        "scheduler address (tcp://host:8786) or a scheduler file (.json)")
+    g.add_argument("--task-chunks", type=int, metavar="K",
+                   help="chunks per Dask task (default: about 8 tasks per worker, at most 64)")
+    g.add_argument("--shard", metavar="I/N",
+                   help="compute shard I of N (0-based) into a store that N runs share")
+    g.add_argument("--finalize", metavar="STORE",
+                   help="mark a sharded store complete once every chunk is done")
     p.set_defaults(func=cmd_sweep)
 
-    p = subparsers.add_parser("info", help="describe a sweep store")
+    p = subparsers.add_parser(
+        "info",
+        help="describe a sweep store",
+        epilog=examples("kvjax info runs/cs.zarr", "kvjax info runs/cs.zarr --json | jq .dims",
+                        "kvjax info runs/cs.zarr --spec > cs.toml   # the spec it came from"),
+    )
     p.add_argument("store", help="a store written by `kvjax sweep`")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--spec", action="store_true", help="print the spec text it was made from")
@@ -91,10 +120,23 @@ class ProgressLine:
 
 
 def cmd_sweep(args, argv=None) -> int:
+    if args.json and not args.dry_run:
+        raise InputError("sweep: --json goes with --dry-run (a sweep prints its report on stderr)")
+    if not args.dry_run and not args.finalize:
+        if not args.output:
+            raise InputError("sweep: -o/--output STORE is required (or --dry-run)")
+        _maybe_reexec(argv)  # before anything imports JAX: the restart then imports it once
     from .. import sweep
 
+    if args.dry_run and not args.spec:
+        raise InputError("sweep: --dry-run needs a SPEC")
+    if not args.no_cache:
+        sweep.enable_compile_cache()
     if args.dry_run:
         d = sweep.dry_run(args.spec, args.output, float64=args.float64 or None)
+        if args.json:
+            print_json(d)
+            return 0
         print(f"spec: {d['spec']}")
         print("dims: " + ", ".join(f"{k}: {v:,}" for k, v in d["dims"].items()))
         print(f"points: {d['points']:,}  chunks: {d['n_chunks']:,} of {d['chunks']}  "
@@ -108,35 +150,73 @@ def cmd_sweep(args, argv=None) -> int:
         for m, dims in d["variables"].items():
             print(f"  {m:34} ({', '.join(dims)})")
         return 0
-    if not args.output:
-        raise InputError("sweep: -o/--output STORE is required (or --dry-run)")
-    _maybe_reexec(argv)
+    shard = _check_modes(args, sweep)
+    if args.finalize:
+        n = sweep.finalize_store(args.finalize)
+        print(f"finalized {args.finalize}: all {n:,} chunks done; status complete",
+              file=sys.stderr)  # fmt: skip
+        return 0
     progress = None if args.quiet else ProgressLine()
+    common = dict(resume=args.resume, float64=args.float64 or None, force=args.force,
+                  progress=progress, workers=max(1, args.workers))  # fmt: skip
     try:
         with _signals.deferred():
-            r = sweep.run_sweep(
-                args.spec,
-                args.output,
-                resume=args.resume,
-                overwrite=args.overwrite,
-                float64=args.float64 or None,
-                force=args.force,
-                progress=progress,
-                workers=max(1, args.workers),
-            )
+            if shard is not None:
+                r = sweep.run_shard(args.spec, args.output, *shard, **common)
+            else:
+                r = sweep.run_sweep(args.spec, args.output, overwrite=args.overwrite,
+                                    dask=args.dask, task_chunks=args.task_chunks, **common)
     except sweep.Interrupted as e:
         signum = _signals.received() or signal.SIGINT
-        what = (f"the store is resumable: kvjax sweep {args.spec} -o {args.output} --resume"
+        again = (f"--shard {args.shard}" if shard is not None else
+                 f"--dask {args.dask} --resume" if args.dask else "--resume")  # fmt: skip
+        what = (f"the store is resumable: kvjax sweep {args.spec} -o {args.output} {again}"
                 if e.store else "nothing was written")  # fmt: skip
         print(f"kvjax sweep: stopped by {_signals.SIGNALS[signum]}; {what}", file=sys.stderr)
         return 128 + signum
-    print(
-        f"wrote {r.store}: {r.points:,} points in {r.chunks}/{r.chunks_total} chunks, "
-        f"{r.seconds:.2f} s ({r.points_per_s / 1e6:,.1f} M points/s), compile "
-        f"{r.compile_s:.2f} s, {human_bytes(r.bytes_written)} compressed",
-        file=sys.stderr,
-    )
+    what = f"shard {args.shard} of {r.store}" if shard is not None else r.store
+    line = (f"wrote {what}: {r.points:,} points in {r.chunks}/{r.chunks_total} chunks, "
+            f"{r.seconds:.2f} s ({r.points_per_s / 1e6:,.1f} M points/s), compile "
+            f"{r.compile_s:.2f} s, {human_bytes(r.bytes_written)} compressed")  # fmt: skip
+    if shard is not None and r.status == "complete":
+        line += "; the store is complete"
+    elif shard is not None:
+        line += (f"; {r.chunks_missing:,} chunks of other shards still missing (the last "
+                 f"shard to finish completes the store; or kvjax sweep --finalize STORE)")
+    print(line, file=sys.stderr)
     return 0
+
+
+def _check_modes(args, sweep):
+    """Refuse flag combinations that make no sense (one line); returns ``(I, N)`` for
+    ``--shard`` (else ``None``)."""
+    if args.finalize:
+        extra = [f for f, v in (("SPEC", args.spec), ("-o", args.output), ("--shard", args.shard),
+                                ("--dask", args.dask)) if v]  # fmt: skip
+        if extra:
+            raise InputError(f"--finalize STORE takes no {', '.join(extra)}")
+        return None
+    if not args.spec:
+        raise InputError("sweep: a SPEC is required (a .toml path or a built-in name)")
+    if not args.output:
+        raise InputError("sweep: -o/--output STORE is required (or --dry-run)")
+    if args.dask and args.shard:
+        raise InputError(f"--shard = {args.shard!r}: --shard and --dask exclude each other "
+                         "(shards are for batch schedulers without Dask)")  # fmt: skip
+    if args.task_chunks is not None and (not args.dask or args.task_chunks < 1):
+        raise InputError(f"--task-chunks = {args.task_chunks}: needs --dask and K >= 1")
+    if args.dask:
+        sweep.parse_address(args.dask)
+        sweep.require_dask(args.dask)
+        return None
+    if args.shard is None:
+        return None
+    shard = sweep.parse_shard(args.shard)
+    if args.overwrite:
+        raise InputError(f"--shard = {args.shard!r}: --overwrite cannot be combined with "
+                         "--shard (shards join one store; replace it in one run, or delete it "
+                         "first)")  # fmt: skip
+    return shard
 
 
 def cmd_info(args, argv=None) -> int:
@@ -152,7 +232,7 @@ def cmd_info(args, argv=None) -> int:
     if args.spec:
         print(d["spec_text"])
     elif args.json:
-        print(json.dumps(d, indent=2, default=str))
+        print_json(d)
     else:
         print(format_info(d))
     return 0
@@ -166,7 +246,7 @@ def format_info(d: dict) -> str:
     status = d["status"]
     pct = 100.0 * d["chunks_done"] / d["chunks_total"] if d["chunks_total"] else 0.0
     lines.append(f"status: {status} ({d['chunks_done']}/{d['chunks_total']} chunks, {pct:.1f}%)")
-    order = d["attrs"].get("kvjax_dims") or list(d["dims"])
+    order = list(d["dims"])  # in the spec's order (kvjax.sweep.info reads kvjax_dims)
     dims = ", ".join(f"{k}: {d['dims'][k]}" for k in order if k in d["dims"])
     n = int(np.prod(list(d["dims"].values()))) if d["dims"] else 1
     lines.append(f"dims: {dims}  ({n:,} points)")

@@ -3,8 +3,16 @@
 Dims are the spec's axis names.  A catalog axis is labelled by catalog ids, with per-entry
 fields as non-dimension coordinates (``model_params_total``, ``hardware_vendor``, ...); a
 numeric axis by its values, with the leaf's ``units``.  Every variable carries ``units`` and
-``long_name`` (hvplot labels plots from them); regime codes are int8 with CF
-``flag_values`` / ``flag_meanings``; bools are bool.  Provenance is in the global attrs.
+``long_name`` (hvplot labels plots from them), and every ``units`` string parses with pint
+once ``kvjax.units.unit_registry()`` has added FLOP, USD and tokens; regime codes are int8
+with CF ``flag_values`` / ``flag_meanings``; bools are bool.  A numeric axis records how it
+was spaced (``kvjax_spacing``: ``log`` or ``linear``; plots use log axes for ``log``); a
+catalog axis also keeps its ids in the ``kvjax_labels`` attr (a JSON list), for readers with
+no string dtype, and its text fields (names, vendors, Hugging Face ids) in ``kvjax_fields``
+(JSON), which :func:`open_sweep` turns into coordinates.  Provenance is in the global
+attrs.  No attr is a list of strings: lists are JSON-encoded strings (``kvjax_dims``,
+``kvjax_chunks``), so ``ds.to_netcdf()`` works; :func:`attr_list` reads them (and the
+lists of stores written before).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from ._outputs import os_error, store_attrs
 from ._outputs import verify as verify_store
 from ._plan import Plan
 from ._spec import ELASTICITY_DIMS, ELASTICITY_VAR, SweepSpec
+from ._storage import is_url, store_files
 
 # Per-entry fields kept as non-dimension coordinates of a catalog axis: (field, units).
 MODEL_FIELDS = (
@@ -35,6 +44,44 @@ HARDWARE_FIELDS = (
     ("name", None), ("vendor", None), ("hypothetical", None), ("flop_per_s", "FLOP/s"),
     ("hbm_bytes", "bytes"), ("hbm_bytes_per_s", "bytes/s"), ("usd_per_hour", "USD/h"),
 )  # fmt: skip
+
+
+def attr_list(attrs: dict, key: str, default=None):
+    """A list-valued attr: JSON-encoded text (``'["model", "context"]'``) or, in stores
+    written before that, a list; ``default`` when absent.
+
+    >>> attr_list({"kvjax_dims": '["batch", "context"]'}, "kvjax_dims")
+    ['batch', 'context']
+    >>> attr_list({"kvjax_dims": ["batch"]}, "kvjax_dims"), attr_list({}, "x", [])
+    (['batch'], [])
+    """
+    v = attrs.get(key)
+    if v is None:
+        return default
+    if isinstance(v, str):
+        return list(json.loads(v))
+    return list(v)
+
+
+def text_field_coords(ds) -> dict:
+    """The catalog axes' text fields (``model_name``, ``model_hf_id``, ``hardware_vendor``,
+    ...) as coordinates, from each catalog coordinate's ``kvjax_fields`` attr (a JSON
+    ``{coord name: [value per entry]}``).  They are stored as an attr, not as string arrays,
+    so that any reader (dask's ``chunks="auto"``, readers without a string type) opens the
+    store; ``open_sweep`` adds them back."""
+    import xarray as xr
+
+    out = {}
+    for dim in ds.dims:
+        c = ds.coords.get(dim)
+        text = c.attrs.get("kvjax_fields") if c is not None else None
+        if not text:
+            continue
+        kind = c.attrs.get("kvjax_catalog", dim)
+        for name, vals in json.loads(text).items():
+            words = name[len(dim) + 1 :].replace("_", " ")
+            out[name] = xr.Variable(dim, _strings(vals), {"long_name": f"{kind} {words}"})
+    return out
 
 
 def utc_now() -> str:
@@ -108,13 +155,14 @@ def coords_dataset(spec: SweepSpec, catalog):
         if a.kind == "leaf":
             group, leaf = a.leaf.split(".")
             attrs = {"units": leaf_info(a.leaf).units, "long_name": leaf.replace("_", " "),
-                     "kvjax_leaf": a.leaf}  # fmt: skip
+                     "kvjax_leaf": a.leaf, "kvjax_spacing": a.spacing}  # fmt: skip
             coords[a.name] = xr.Variable(a.name, np.asarray(a.values, np.float64), attrs)
             continue
         names = list(a.values)
         coords[a.name] = xr.Variable(
             a.name, _strings(names),
-            {"long_name": f"{a.kind} (catalog id)", "kvjax_catalog": a.kind},
+            {"long_name": f"{a.kind} (catalog id)", "kvjax_catalog": a.kind,
+             "kvjax_labels": json.dumps(names)},
         )  # fmt: skip
         if a.kind == "model":
             infos = [catalog.model_info(n) for n in names]
@@ -124,18 +172,20 @@ def coords_dataset(spec: SweepSpec, catalog):
             infos = [catalog.hardware_info(n) for n in names]
             trees = [catalog.load_hardware(n, a.precision).as_dict() for n in names]
             fields = HARDWARE_FIELDS
+        text_fields = {}
         for key, units in fields:
             vals = [_field_value(i, t, key) for i, t in zip(infos, trees, strict=True)]
             if units is None:
-                if all(isinstance(v, bool) for v in vals):
-                    arr = np.asarray(vals, dtype=bool)
-                else:
-                    arr = _strings([str(v) for v in vals])
+                if not all(isinstance(v, bool) for v in vals):
+                    text_fields[f"{a.name}_{key}"] = [str(v) for v in vals]
+                    continue  # kept in the kvjax_fields attr; open_sweep makes coords of them
+                arr = np.asarray(vals, dtype=bool)
                 attrs = {"long_name": f"{a.kind} {key.replace('_', ' ')}"}
             else:
                 arr = np.asarray([np.nan if v == "" else float(v) for v in vals], np.float64)
                 attrs = {"units": units, "long_name": f"{a.kind} {key.replace('_', ' ')}"}
             coords[f"{a.name}_{key}"] = xr.Variable(a.name, arr, attrs)
+        coords[a.name].attrs["kvjax_fields"] = json.dumps(text_fields)
     e = spec.elasticity
     if e is not None:
         coords["metric"] = xr.Variable(
@@ -164,8 +214,8 @@ def provenance(spec: SweepSpec, plan, catalog_hash: str) -> dict:
         "device": f"{dev.platform}:{dev.device_kind} x{jax.device_count()}",
         "kvjax_dtype": plan.dtype,
         "kvjax_created": utc_now(),
-        "kvjax_dims": list(spec.dims),
-        "kvjax_chunks": list(plan.chunks),
+        "kvjax_dims": json.dumps(list(spec.dims)),
+        "kvjax_chunks": json.dumps([int(c) for c in plan.chunks]),
         "kvjax_n_chunks": plan.n_chunks,
         "kvjax_grid_points": spec.size,
         st.STATUS_KEY: "incomplete",
@@ -197,7 +247,7 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
     """
     import xarray as xr
 
-    path = Path(store)
+    path = store if is_url(store) else Path(store)
     attrs = store_attrs(path)
     if attrs.get(st.STATUS_KEY) != "complete" and not allow_partial:
         done, total = completeness(path)
@@ -208,9 +258,19 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
         v = verify_store(path)
         if not v.ok:
             raise fail(v.summary(), field="store", value=str(store))
-    consolidated = "consolidated_metadata" in json.loads((path / "zarr.json").read_text())
+    files = store_files(path)
+    meta = json.loads(files.read("zarr.json"))
+    consolidated = "consolidated_metadata" in meta
+    if consolidated:  # a stat per array: a deleted array would read as a traceback later
+        names = (meta["consolidated_metadata"] or {}).get("metadata") or {}
+        gone = sorted(n for n in names if not files.is_file(f"{n}/zarr.json"))
+        if gone:
+            raise fail(f"damaged store: {len(gone)} array(s) listed but missing on disk "
+                       f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''})",
+                       field="store", value=str(store))  # fmt: skip
     try:
         ds = xr.open_dataset(path, engine="zarr", consolidated=consolidated, chunks=chunks)
+        ds = ds.assign_coords(text_field_coords(ds))
     except (ValueError, KeyError, TypeError) as e:  # a damaged array's metadata
         raise fail(f"corrupt store metadata ({type(e).__name__}: {str(e).splitlines()[0]})",
                    field="store", value=str(store)) from None  # fmt: skip
@@ -222,13 +282,13 @@ def open_sweep(store, allow_partial: bool = False, chunks=None, verify: bool = F
 
 def info(store) -> dict:
     """Dims, variables, provenance and completeness of a store, as plain data."""
-    path = Path(store)
+    path = store if is_url(store) else Path(store)
     ds = open_sweep(path, allow_partial=True)
     done, total = completeness(path)
     attrs = dict(ds.attrs)
     return {
         "store": str(path),
-        "dims": {d: int(ds.sizes[d]) for d in attrs.get("kvjax_dims", list(ds.sizes))},
+        "dims": {d: int(ds.sizes[d]) for d in attr_list(attrs, "kvjax_dims", list(ds.sizes))},
         "coords": {k: str(v.dtype) for k, v in ds.coords.items()},
         "variables": {
             k: {

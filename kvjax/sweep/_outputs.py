@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ..errors import InputError, fail
 from . import _zarr_writer as st
+from ._storage import fsync_dir, is_url, store_files
 
 # ----------------------------------------------------------------------------- paths
 
@@ -70,21 +71,30 @@ def os_error(e: OSError, path, source=None, doing: str = "writing") -> InputErro
 
 
 class StoreLock:
-    """``with StoreLock(path, source):`` -- the one-writer lock of the store at ``path``."""
+    """``with StoreLock(path, source):`` -- the one-writer lock of the store at ``path``.
 
-    def __init__(self, path, source=None, command: str | None = None):
-        self.path, self.source = Path(path), source
+    ``shared=True`` takes it shared (``LOCK_SH``), as the ``--shard`` runs do: any number of
+    shards write one store at once, while a single-process run, an ``--overwrite``, a
+    ``--dask`` client or a ``--finalize`` (all exclusive) is refused until they end, and a
+    shard is refused while one of those runs.  An fsspec URL has no lock (object stores
+    have no ``flock``): one writer at a time is the user's promise there (docs/scale-out.md).
+    """
+
+    def __init__(self, path, source=None, command: str | None = None, shared: bool = False):
+        self.path, self.source, self.shared = path, source, shared
         self.command = command or " ".join(["kvjax", *sys.argv[1:]])
         self._fd = None
 
     def __enter__(self):
+        if is_url(self.path):
+            return self
         lock = _lock_path(self.path)
         try:
             self._fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise os_error(e, self.path, self.source, "locking") from None
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
             holder = os.pread(self._fd, 4096, 0).decode(errors="replace").strip() or "unknown"
             os.close(self._fd)
@@ -94,16 +104,36 @@ class StoreLock:
                        value=str(self.path)) from None  # fmt: skip
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         info = f"pid {os.getpid()} on {socket.gethostname()} since {when}: {self.command}"
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, info.encode(), 0)
+        if not self.shared:
+            os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, info.encode().ljust(512), 0)  # shards: the latest one's line
         return self
 
     def __exit__(self, *exc):
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            if not self.shared:  # other shards may still hold it: leave their line
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing releases the flock
             self._fd = None
         return False
+
+
+@contextlib.contextmanager
+def setup_lock(path):
+    """``with setup_lock(path):`` -- serialises the shards of one store while one of them
+    creates the template, checks it or finalizes it (``flock LOCK_EX`` on
+    ``.<name>.kvjax-setup``, blocking: each holder keeps it for a second or so).  Taken
+    only while the shared :class:`StoreLock` is held, so no exclusive writer runs."""
+    if is_url(path):
+        yield
+        return
+    path = Path(path)
+    fd = os.open(path.with_name(f".{path.name}.kvjax-setup"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- replacement
@@ -117,7 +147,7 @@ def recover(path) -> None:
     if not path.exists() and st.is_kvjax_store(new):
         if st.read_attrs(new).get(st.STATUS_KEY) == "complete":
             os.rename(new, path)
-            st._fsync_dir(path.parent)
+            fsync_dir(path.parent)
     for trash in _trash_paths(path):
         shutil.rmtree(trash, ignore_errors=True)
 
@@ -130,8 +160,26 @@ def swap_into_place(path, new) -> None:
     if path.exists():
         os.rename(path, trash)
     os.rename(new, path)
-    st._fsync_dir(path.parent)
+    fsync_dir(path.parent)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "output"):
+    """Refuse (one-line ``InputError``) an output ``path`` that exists without ``overwrite``,
+    that is a non-empty directory but not a zarr store (a folder of the user's files), or
+    that is, holds or lies inside one of ``inputs``."""
+    path = Path(path)
+    target = path.absolute().resolve()
+    for src in inputs:
+        src = Path(src).absolute().resolve()
+        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
+            raise fail(f"is (or holds, or lies inside) the input {src}: it would write onto "
+                       "its own input", field=what, value=str(path))  # fmt: skip
+    if os.path.lexists(path) and not overwrite:
+        raise fail("exists; pass --overwrite to replace it", field=what, value=str(path))
+    if path.is_dir() and not st.is_store(path) and any(path.iterdir()):
+        raise fail("is a directory that is not a zarr store; refusing to replace it",
+                   field=what, value=str(path))  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -145,16 +193,7 @@ def safe_output(path, *, overwrite: bool = False, inputs=(), what: str = "output
     exception nothing at ``p`` changes and the temporary output is removed.
     """
     path = Path(path)
-    target = path.absolute()
-    for src in inputs:
-        src = Path(src).absolute()
-        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
-            raise fail(f"would write onto its own input {src}", field=what, value=str(path))
-    if path.exists() and not overwrite:
-        raise fail("exists; pass --overwrite to replace it", field=what, value=str(path))
-    if path.is_dir() and not st.is_store(path) and any(path.iterdir()):
-        raise fail("is a directory that is not a zarr store; refusing to replace it",
-                   field=what, value=str(path))  # fmt: skip
+    check_output_path(path, overwrite=overwrite, inputs=inputs, what=what)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -186,16 +225,17 @@ def _remove(p: Path) -> None:
 def store_attrs(store) -> dict:
     """The root attrs of a kvjax store; one-line ``InputError`` if it is not one or its
     metadata is unreadable (truncated, not JSON, unreadable file)."""
-    path = Path(store)
-    if not st.is_kvjax_store(path):
-        raise fail("not a kvjax sweep store", field="store", value=str(store))
     try:
-        return st.read_attrs(path)
+        if not st.is_kvjax_store(store):
+            raise fail("not a kvjax sweep store", field="store", value=str(store))
+        return st.read_attrs(store)
     except ValueError as e:
+        if isinstance(e, InputError):
+            raise
         raise fail(f"corrupt store metadata zarr.json ({e})", field="store",
                    value=str(store)) from None  # fmt: skip
     except OSError as e:
-        raise os_error(e, path, doing="reading") from None
+        raise os_error(e, store, doing="reading") from None
 
 
 @dataclass
@@ -230,23 +270,26 @@ class Verification:
                 "rewrite them with `kvjax sweep SPEC -o STORE --resume`")  # fmt: skip
 
 
-def verify(path, *, checksums: bool = True) -> Verification:
-    """Check every file each done record lists: present, of its recorded size and (with
-    ``checksums``) CRC-32.  Raises ``InputError`` for a store that cannot be verified."""
-    path = Path(path)
+def verify(path, *, checksums: bool = True, chunks=None) -> Verification:
+    """Check every file each done record lists (of the chunk ids in ``chunks``, default
+    all): present, of its recorded size and (with ``checksums``) CRC-32.  Raises
+    ``InputError`` for a store that cannot be verified."""
     attrs = store_attrs(path)
+    files = store_files(path)
     if st.store_format(path) < st.STORE_FORMAT:
         raise fail("written by kvjax 0.1 (no checksums to verify); re-run it to verify",
                    field="store", value=str(path))  # fmt: skip
     records = st.read_records(path)
+    if chunks is not None:
+        wanted = set(chunks)
+        records = {c: r for c, r in records.items() if c in wanted}
     total = int(attrs.get("kvjax_n_chunks", 0))
     out = Verification(str(path), len(records), total)
     for cid, rec in sorted(records.items()):
         for key, (size, crc) in rec["files"].items():
-            f = path / key
             try:
-                data = f.read_bytes() if checksums else None
-                n = len(data) if checksums else f.stat().st_size
+                data = files.read(key) if checksums else None
+                n = len(data) if checksums else files.size(key)
             except FileNotFoundError:
                 out.missing.append((cid, key))
                 continue
@@ -258,3 +301,4 @@ def verify(path, *, checksums: bool = True) -> Verification:
             elif checksums and st.crc32(data) != crc:
                 out.corrupt.append((cid, key, "checksum mismatch"))
     return out
+

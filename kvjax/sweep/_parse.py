@@ -278,7 +278,20 @@ def _parse_axis(name, a, source, cat) -> Axis:
     ok = leaf_info(leaf).domain.mask(values)
     if not ok.all():  # name the first offending value
         check_leaf_value(leaf, float(values[np.argmin(ok)]), source, entry, key)
-    return Axis(name=name, kind="leaf", values=values, leaf=leaf)
+    return Axis(name=name, kind="leaf", values=values, leaf=leaf, spacing=_spacing(key, values))
+
+
+def _spacing(form: str, values) -> str:
+    """``"log"`` for a geomspace, or 3+ positive values in one geometric progression (e.g.
+    batch 1, 2, 4, ..., 256); ``"linear"`` otherwise."""
+    if form == "geomspace":
+        return "log"
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    if v.size >= 3 and v[0] > 0:
+        ratios = v[1:] / v[:-1]
+        if np.allclose(ratios, ratios[0], rtol=1e-6) and ratios[0] > 1.0:
+            return "log"
+    return "linear"
 
 
 def _check_duplicates(axes, source):

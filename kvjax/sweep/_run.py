@@ -1,9 +1,12 @@
-"""Running a sweep: the output and resume policy, the chunk loop, and the dry run.
+"""Running a sweep in one process (or from one Dask client): the output and resume policy,
+and the dry run.
 
 ``run_sweep`` checks the output path (and, on resume, that the store was made from the same
 spec, dtype and catalog), compiles the chunk kernel once, creates the store template, then
 computes the chunks without a done record while writer threads compress and write the
-previous ones (``kvjax.sweep._zarr_writer``).
+previous ones -- all with the calls of the chunk API (``kvjax.sweep._chunks``), which the
+Dask tasks (``kvjax.sweep._distributed``) and the ``--shard`` runs (``kvjax.sweep._shards``)
+use too.
 """
 
 from __future__ import annotations
@@ -11,46 +14,49 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 from .. import catalog as _catalog
 from .._stop import STOP
 from ..errors import fail
 from . import _dataset as dsm
 from . import _zarr_writer as st
-from ._kernel import build_kernel
-from ._outputs import StoreLock, os_error, pending_path, recover, swap_into_place, verify
+from ._chunks import (
+    Interrupted,
+    check_store,
+    compile_kernel,
+    create_template,
+    finalize,
+    missing_chunks,
+    run_chunks,
+)
+from ._outputs import StoreLock, os_error, pending_path, recover, swap_into_place
 from ._parse import load_spec
-from ._plan import chunk_slices, padded_axes, plan_sweep
+from ._plan import plan_sweep
 from ._spec import ELASTICITY_VAR
-
-COMMIT_INTERVAL_S = float(os.environ.get("KVJAX_COMMIT_INTERVAL_S", "1.0"))
-"""Seconds between group commits of done records (each costs one ``syncfs``)."""
-
+from ._storage import is_url, store_files
 
 # ----------------------------------------------------------------------------- policy
 
 
-class Interrupted(Exception):
-    """A sweep stopped by :data:`STOP`; the store is resumable with ``--resume``."""
-
-    def __init__(self, store):
-        super().__init__(f"interrupted; the store is resumable: {store}")
-        self.store = store
-
-
-def _target(path: Path, resume: bool, overwrite: bool, source) -> tuple[Path, bool]:
-    """Where this run writes and whether it resumes there: the store itself, or (for
-    ``--overwrite`` of an existing store, and ``--resume`` of such a replacement) its
-    pending replacement.  Refuses an unusable output path (one-line ``InputError``)."""
-    new = pending_path(path)
+def check_output(path, resume: bool, source) -> bool:
+    """Refuse an unusable output path or URL (one-line ``InputError``): not a directory,
+    not writable, a folder or zarr store that kvjax did not write.  Returns whether a kvjax
+    store is there."""
+    if is_url(path):
+        files = store_files(path, source)
+        if files.is_file("zarr.json"):
+            if not st.is_kvjax_store(path):
+                raise fail("a zarr store that kvjax did not write; refusing to resume or "
+                           "replace it", source, field="store", value=path)  # fmt: skip
+            return True
+        if files.names("") and not files.is_file(f"{st.META_GROUP}/zarr.json"):
+            raise fail("not a kvjax sweep store (objects under the prefix, no zarr.json)",
+                       source, field="store", value=path)  # fmt: skip
+        return False  # nothing there, or a template whose upload was cut short
     parent = path.parent if str(path.parent) else Path(".")
     if path.exists() and not path.is_dir():
         raise fail("output exists and is not a directory", source, field="store", value=str(path))
@@ -69,6 +75,25 @@ def _target(path: Path, resume: bool, overwrite: bool, source) -> tuple[Path, bo
     if foreign:
         raise fail("a zarr store that kvjax did not write; refusing to resume or replace it",
                    source, field="store", value=str(path))  # fmt: skip
+    return exists
+
+
+def _target(path, resume: bool, overwrite: bool, source) -> tuple:
+    """Where this run writes and whether it resumes there: the store itself, or (for
+    ``--overwrite`` of an existing store, and ``--resume`` of such a replacement) its
+    pending replacement.  Refuses an unusable output path (one-line ``InputError``).  An
+    fsspec URL has no ``--overwrite`` (an object store has no rename to swap one in)."""
+    exists = check_output(path, resume, source)
+    if is_url(path):
+        if overwrite and not resume:
+            raise fail("--overwrite is not supported for object-store URLs (no atomic "
+                       "rename); delete the store first", source, field="store",
+                       value=path)  # fmt: skip
+        if exists and not resume:
+            raise fail("store exists; pass --resume to finish it (delete it to replace it)",
+                       source, field="store", value=path)  # fmt: skip
+        return path, exists
+    new = pending_path(path)
     if resume and st.is_kvjax_store(new):
         return new, True  # finish an interrupted --overwrite
     if resume:
@@ -81,26 +106,15 @@ def _target(path: Path, resume: bool, overwrite: bool, source) -> tuple[Path, bo
     return new, False
 
 
-def check_resume(path: Path, spec, dtype: str, catalog_hash: str) -> None:
+def check_resume(path, spec, dtype: str, catalog_hash: str) -> None:
     """Refuse to resume a store made from another spec, dtype or catalog, or by kvjax 0.1."""
-    attrs = st.read_attrs(path)
-    source = spec.source
-    if st.store_format(path) < st.STORE_FORMAT:
-        raise fail("written by kvjax 0.1, which this version cannot resume; use --overwrite",
-                   source, field="store", value=str(path))  # fmt: skip
-    if attrs.get("kvjax_spec_hash") != spec.hash:
-        raise fail("the store was written from a different spec (spec hash differs); "
-                   "use --overwrite", source, field="store", value=str(path))  # fmt: skip
-    if attrs.get("kvjax_dtype") != dtype:
-        raise fail(f"the store holds {attrs.get('kvjax_dtype')}, not {dtype}", source,
-                   field="store", value=str(path))  # fmt: skip
-    if attrs.get("kvjax_catalog_hash") != catalog_hash:
-        raise fail("the catalog changed since the store was started; use --overwrite", source,
-                   field="store", value=str(path))  # fmt: skip
+    check_store(path, spec, dtype, catalog_hash, "use --overwrite")
 
 
-def check_disk(plan, path: Path, force: bool) -> None:
+def check_disk(plan, path, force: bool) -> None:
     """Refuse a grid whose uncompressed size exceeds the free disk, unless ``force``."""
+    if is_url(path):
+        return
     free = shutil.disk_usage(_existing_parent(path)).free
     need = plan.nbytes()
     if need > free and not force:
@@ -114,7 +128,9 @@ def check_disk(plan, path: Path, force: bool) -> None:
 
 @dataclass(frozen=True)
 class SweepReport:
-    """What a run did: points and chunks computed now, seconds, compile seconds."""
+    """What a run did: points and chunks computed now, seconds, compile seconds; for a
+    shard, the store's status after it (``"incomplete"`` while other shards' chunks are
+    missing) and how many chunks are still missing."""
 
     store: str
     points: int
@@ -123,6 +139,8 @@ class SweepReport:
     seconds: float
     compile_s: float
     bytes_written: int
+    status: str = "complete"
+    chunks_missing: int = 0
 
     @property
     def points_per_s(self) -> float:
@@ -134,14 +152,24 @@ def _dtype(spec, float64) -> str:
     return "float64" if float64 else ("float32" if float64 is False else spec.dtype)
 
 
-def _compile(plan, cat):
-    """Build and compile the chunk kernel once: ``(compiled, padded axes, seconds)``.
-    Call inside the run's ``jax.enable_x64`` context."""
-    t0 = time.perf_counter()
-    kernel = build_kernel(plan, cat)
-    padded = padded_axes(plan)
-    first = [jnp.asarray(x) for x in chunk_slices(plan, padded, 0)]
-    return kernel.lower(*first).compile(), padded, time.perf_counter() - t0
+def prepare(spec_or_path, store, float64, catalog):
+    """``(catalog, spec, dtype, plan, path)`` of a run; creates the output's parent
+    directory like ``mkdir -p`` (a new user's ``-o runs/x.zarr`` just works)."""
+    cat = catalog or _catalog
+    spec = load_spec(spec_or_path, catalog=cat)
+    dtype = _dtype(spec, float64)
+    if is_url(store):
+        store_files(store, spec.source)  # a missing file-system package: one line
+        path = str(store).rstrip("/")
+    else:
+        path = Path(store)
+        parent = path.parent if str(path.parent) else Path(".")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise fail(f"cannot create the output directory ({e.strerror})", spec.source,
+                       field="store", value=str(path)) from None  # fmt: skip
+    return cat, spec, dtype, plan_sweep(spec, dtype), path
 
 
 def run_sweep(
@@ -156,12 +184,15 @@ def run_sweep(
     workers: int = 2,
     durable: bool = True,
     catalog=None,
+    dask=None,
+    task_chunks: int | None = None,
 ) -> SweepReport:
     """Evaluate a sweep spec over its grid into a zarr v3 store.
 
     Args:
       spec_or_path: a ``SweepSpec``, a path to a TOML spec, or a built-in spec name.
-      store: output directory (a zarr v3 group; open it with ``kvjax.open_sweep``).
+      store: output directory (a zarr v3 group; open it with ``kvjax.open_sweep``), or an
+        fsspec URL (``s3://bucket/x.zarr``, ``memory://x.zarr``).
       resume: finish an incomplete store (or an interrupted replacement), computing the
         chunks without a done record and those whose files fail verification.
       overwrite: replace an existing store; the old one stays until the new one is complete.
@@ -170,111 +201,70 @@ def run_sweep(
       progress: ``callback(points_done, points_total, seconds)`` called about twice a second.
       workers: threads that compress and write chunks while JAX computes the next.
       durable: make files durable (``syncfs``) before recording chunks done.
+      dask: compute on a Dask cluster instead (``"local"``, ``"local:N"``, a scheduler
+        address or a ``distributed.Client``): each task computes and writes a group of
+        ``task_chunks`` chunks on a worker (``kvjax.sweep._distributed``).
 
     Returns:
       A ``SweepReport``.  Bad input raises ``InputError`` before anything is written; so do
       a locked store (another writer), a full disk or a read-only path (one line; the store
       stays resumable).  :data:`STOP` set by a signal handler raises :class:`Interrupted`.
     """
-    cat = catalog or _catalog
-    spec = load_spec(spec_or_path, catalog=cat)
-    dtype = _dtype(spec, float64)
-    path = Path(store)
-    parent = path.parent if str(path.parent) else Path(".")
-    try:  # like `mkdir -p`: a new user's `-o runs/x.zarr` just works
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise fail(f"cannot create the output directory ({e.strerror})", spec.source,
-                   field="store", value=str(path)) from None  # fmt: skip
-    plan = plan_sweep(spec, dtype)
+    cat, spec, dtype, plan, path = prepare(spec_or_path, store, float64, catalog)
     cat_hash = cat.catalog_hash()
     with StoreLock(path, spec.source):
         try:
-            recover(path)
+            if not is_url(path):
+                recover(path)
             target, resuming = _target(path, resume, overwrite, spec.source)
             if resuming:
                 check_resume(target, spec, dtype, cat_hash)
             else:
                 check_disk(plan, path, force)
-            return _run_locked(plan, cat, cat_hash, path, target, resuming, progress, workers,
-                               durable)  # fmt: skip
+            run = dict(progress=progress, workers=workers, durable=durable,
+                       task_chunks=task_chunks)  # fmt: skip
+            if dask is None:
+                return _run_locked(plan, cat, cat_hash, path, target, resuming, dask=None, **run)
+            from ._distributed import dask_client
+
+            with dask_client(dask) as client:  # reach the scheduler before writing anything
+                return _run_locked(plan, cat, cat_hash, path, target, resuming, dask=client,
+                                   **run)  # fmt: skip
         except OSError as e:
             raise os_error(e, path, spec.source) from None
 
 
-def _run_locked(plan, cat, cat_hash, path, target, resuming, progress, workers, durable):
-    spec = plan.spec
-    with jax.enable_x64(plan.dtype == "float64"):
-        compiled, padded, compile_s = _compile(plan, cat)
+def _run_locked(plan, cat, cat_hash, path, target, resuming, *, progress, workers, durable,
+                dask, task_chunks):  # fmt: skip
+    kernel = None
+    if dask is None:  # compile here; a Dask run compiles once on each worker
+        kernel = compile_kernel(plan, cat)
         if STOP.is_set():  # a signal during the compile: stop before writing anything
             STOP.clear()
             raise Interrupted(target if resuming else None)
-        if not resuming:
-            if target.exists():
-                st.remove(target)  # a stale replacement (only ever a kvjax store)
-            coords = dsm.coords_dataset(spec, cat)
-            attrs = dsm.provenance(spec, plan, cat_hash)
-            st.create(target, coords, dsm.variable_metas(plan), attrs, plan.n_chunks)
-        todo = _todo(target, plan, resuming)
-        report = _run_chunks(plan, compiled, padded, todo, target, progress, workers, durable)
-    st.update_attrs(target, {st.STATUS_KEY: "complete", "kvjax_completed": dsm.utc_now()})
+    if not resuming:
+        if not is_url(target) and target.exists():
+            st.remove(target)  # a stale replacement (only ever a kvjax store)
+        create_template(target, plan, cat, cat_hash)
+    else:
+        st.clean_tmp(target)  # leftovers of killed writers (none runs: we hold the lock)
+    todo = missing_chunks(target, plan, check_files=True) if resuming else range(plan.n_chunks)
+    todo = list(todo)
+    if dask is None:
+        writer = st.ChunkWriter(target, durable=durable)
+        points, seconds = run_chunks(kernel, writer, todo, threads=workers, progress=progress)
+        nbytes, compile_s = writer.bytes_written, kernel.compile_s
+    else:
+        from ._distributed import run_on_dask
+
+        points, seconds, nbytes, compile_s = run_on_dask(
+            plan, cat, cat_hash, target, todo, dask, progress=progress, threads=workers,
+            durable=durable, task_chunks=task_chunks,
+        )  # fmt: skip
+    finalize(target)
     if target != path:
         swap_into_place(path, target)
-    return SweepReport(str(path), report[0], len(todo), plan.n_chunks, report[1], compile_s,
-                       report[2])  # fmt: skip
-
-
-def _todo(target: Path, plan, resuming: bool) -> list[int]:
-    """The chunks to compute: those without a done record, and on resume those whose
-    recorded files are missing or corrupt (checked against their sizes and checksums)."""
-    if not resuming:
-        return list(range(plan.n_chunks))
-    done = st.done_chunks(target)
-    bad = verify(target).bad_chunks
-    return [c for c in range(plan.n_chunks) if c not in done or c in bad]
-
-
-def _run_chunks(plan, compiled, padded, todo, path, progress, workers, durable):
-    writer = st.ChunkWriter(path, durable=durable)
-    total = sum(plan.real_points(c) for c in todo)
-    t0 = last_commit = last_report = time.perf_counter()
-    done_pts = 0
-
-    def write(cid, outs):
-        items = [(var, key, np.asarray(outs[k])) for k, var, key in plan.writes(cid)]
-        writer.write(cid, items)
-
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            inflight: deque = deque()
-            for cid in todo:
-                if STOP.is_set():
-                    break
-                outs = compiled(*chunk_slices(plan, padded, cid))
-                inflight.append((pool.submit(write, cid, outs), plan.real_points(cid)))
-                while len(inflight) > workers + 1:
-                    fut, n = inflight.popleft()
-                    fut.result()
-                    done_pts += n
-                now = time.perf_counter()
-                if now - last_commit > COMMIT_INTERVAL_S:
-                    writer.commit()
-                    last_commit = now
-                if progress is not None and now - last_report > 0.5:
-                    progress(min(done_pts, total), total, now - t0)
-                    last_report = now
-            while inflight:
-                inflight.popleft()[0].result()
-        writer.commit()
-    finally:
-        writer.close()
-    if STOP.is_set():
-        STOP.clear()
-        raise Interrupted(path)
-    seconds = time.perf_counter() - t0
-    if progress is not None:
-        progress(total, total, seconds)
-    return total, seconds, writer.bytes_written
+    return SweepReport(str(path), points, len(todo), plan.n_chunks, seconds, compile_s, nbytes)
 
 
 def dry_run(spec_or_path, store=None, *, float64=None, catalog=None, time_chunks: int = 3):
@@ -284,13 +274,13 @@ def dry_run(spec_or_path, store=None, *, float64=None, catalog=None, time_chunks
     spec = load_spec(spec_or_path, catalog=cat)
     dtype = _dtype(spec, float64)
     plan = plan_sweep(spec, dtype)
-    with jax.enable_x64(dtype == "float64"):
-        compiled, padded, compile_s = _compile(plan, cat)
-        n = min(time_chunks, plan.n_chunks)
-        t1 = time.perf_counter()
-        for cid in range(n):
-            jax.block_until_ready(compiled(*chunk_slices(plan, padded, cid)))
-        per_chunk = (time.perf_counter() - t1) / n
+    kernel = compile_kernel(plan, cat)
+    compile_s = kernel.compile_s
+    n = min(time_chunks, plan.n_chunks)
+    t1 = time.perf_counter()
+    for cid in range(n):
+        jax.block_until_ready(kernel(cid))
+    per_chunk = (time.perf_counter() - t1) / n
     nbytes = plan.nbytes()
     variables = {m: tuple(spec.axes[j].name for j in d) for m, d in plan.var_dims.items()}
     if plan.elast_dims is not None:
@@ -308,7 +298,8 @@ def dry_run(spec_or_path, store=None, *, float64=None, catalog=None, time_chunks
         "bytes_uncompressed": nbytes,
         "compile_s": compile_s,
         "estimated_s": max(compute_s, write_s),
-        "disk_free": shutil.disk_usage(_existing_parent(store)).free if store else None,
+        "disk_free": (shutil.disk_usage(_existing_parent(store)).free
+                      if store and not is_url(store) else None),
     }
 
 

@@ -50,7 +50,9 @@ class Axis:
 
     ``kind`` is ``"leaf"`` (``values``: a read-only float64 array set on ``leaf``) or a
     catalog group, ``"model"`` / ``"hardware"`` (``values`` are catalog ids; the axis is an
-    index axis whose stacked leaves are gathered inside ``jit``).
+    index axis whose stacked leaves are gathered inside ``jit``).  ``spacing`` (``"log"``
+    for a ``geomspace`` or a list in geometric progression, else ``"linear"``) is how plots
+    scale the axis; it is a label, not part of the spec hash.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Axis:
     values: object  # np.ndarray (leaf axis) or tuple of catalog ids
     leaf: str | None = None
     precision: str = "bf16"
+    spacing: str = "linear"  # "log" for geomspace (or values in geometric progression)
 
     @property
     def size(self) -> int:
@@ -200,3 +203,57 @@ def check_rules(spec: SweepSpec, catalog=None, entries=None) -> None:
     entry, key = origin.get(leaf, ("fixed", leaf))
     where = f" (at {', '.join(at)})" if at else ""
     raise fail(f"{message}{where}", spec.source, entry, key, value)
+
+
+# ----------------------------------------------------------------------------- comparing
+
+
+def _axis_text(a: Axis) -> str:
+    if a.kind == "leaf":
+        v = np.asarray(a.values)
+        return f"{a.leaf}, {v.size} values {v.min():g}..{v.max():g}"
+    return f"{a.size} {a.kind} entries ({', '.join(list(a.values)[:3])}{', ...' * (a.size > 3)})"
+
+
+def _value_text(v) -> str:
+    return "not set" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+
+def spec_difference(stored: SweepSpec, spec: SweepSpec) -> str | None:
+    """The first thing that differs between two specs, as a phrase (``axis 'batch':
+    workload.batch, 100 values 1..100 in the store, workload.batch, 4 values 1..4 here``),
+    or ``None`` when their canonical forms (what the spec hash covers) are equal.
+
+    >>> from kvjax.sweep import parse_text
+    >>> a = parse_text('[axes.c]\\nleaf = "context_tokens"\\nvalues = [1000, 2000]\\n'
+    ...                '[fixed]\\nmodel = "yi-34b"\\nhardware = "h100-sxm"\\n')
+    >>> b = parse_text('[axes.c]\\nleaf = "context_tokens"\\nvalues = [1000, 3000]\\n'
+    ...                '[fixed]\\nmodel = "yi-34b"\\nhardware = "h100-sxm"\\n')
+    >>> print(spec_difference(a, b).replace(" in the store, ", " in the store,\\n"))
+    axis 'c': workload.context_tokens, 2 values 1000..2000 in the store,
+    workload.context_tokens, 2 values 1000..3000 here
+    """
+    ca, cb = stored.canonical(), spec.canonical()
+    if stored.dims != spec.dims:
+        return f"axes ({', '.join(stored.dims)}) in the store, ({', '.join(spec.dims)}) here"
+    for a, b, xa, xb in zip(stored.axes, spec.axes, ca["axes"], cb["axes"], strict=True):
+        if xa != xb:
+            return f"axis {a.name!r}: {_axis_text(a)} in the store, {_axis_text(b)} here"
+    for part in ("fixed", "fixed_catalog"):
+        for k in sorted(set(ca[part]) | set(cb[part])):
+            va, vb = ca[part].get(k), cb[part].get(k)
+            if va != vb:
+                return f"[fixed] {k}: {_value_text(va)} in the store, {_value_text(vb)} here"
+    if ca["metrics"] != cb["metrics"]:
+        only_a = [m for m in ca["metrics"] if m not in cb["metrics"]]
+        only_b = [m for m in cb["metrics"] if m not in ca["metrics"]]
+        parts = [only_a and f"only in the store: {', '.join(only_a)}",
+                 only_b and f"only here: {', '.join(only_b)}"]  # fmt: skip
+        what = "; ".join(x for x in parts if x) or "another order"
+        return f"metrics: {len(ca['metrics'])} in the store, {len(cb['metrics'])} here ({what})"
+    if ca["chunk_points"] != cb["chunk_points"]:
+        return f"[chunks] points: {ca['chunk_points']} in the store, {cb['chunk_points']} here"
+    if ca.get("elasticity") != cb.get("elasticity"):
+        return (f"[elasticity]: {ca.get('elasticity') or 'none'} in the store, "
+                f"{cb.get('elasticity') or 'none'} here")  # fmt: skip
+    return None

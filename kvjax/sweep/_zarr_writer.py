@@ -30,12 +30,13 @@ durable files and two writers never share a record file; ``kvjax_status`` become
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
 import socket
+import tempfile
 import threading
+import uuid
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from pathlib import Path
 
 import numcodecs
 import numpy as np
+
+from ._storage import fsync_dir, is_url, local_path, store_files, syncfs
 
 BLOSC = {"cname": "lz4", "clevel": 5}  # with byte shuffle
 META_GROUP = "_kvjax"
@@ -89,16 +92,17 @@ def encoder():
 
 
 def is_store(path) -> bool:
-    return (Path(path) / "zarr.json").is_file()
+    return store_files(path).is_file("zarr.json")
 
 
 def is_kvjax_store(path) -> bool:
-    return is_store(path) and (Path(path) / META_GROUP / "zarr.json").is_file()
+    files = store_files(path)
+    return files.is_file("zarr.json") and files.is_file(f"{META_GROUP}/zarr.json")
 
 
 def store_format(path) -> int:
     """2 for stores with checksummed done records, 1 for kvjax 0.1 stores."""
-    return 1 if (Path(path) / LEGACY_DONE_LOG).is_file() else STORE_FORMAT
+    return 1 if store_files(path).is_file(LEGACY_DONE_LOG) else STORE_FORMAT
 
 
 def create(path, coords, variables, attrs: dict, n_chunks: int) -> None:
@@ -107,11 +111,25 @@ def create(path, coords, variables, attrs: dict, n_chunks: int) -> None:
 
     ``coords`` is an ``xarray.Dataset`` holding only coordinates; ``variables`` the
     ``VarMeta`` of each stored array; ``n_chunks`` the compute chunks of the grid.  The
-    template is assembled at ``<path>.partial-<pid>``.
+    template is assembled at ``<path>.partial-<pid>`` (the caller holds the store's
+    exclusive lock, or its setup lock: stale partials are removed).  For an fsspec URL it is
+    assembled in a local temporary directory and uploaded with the root ``zarr.json`` last,
+    so the store exists (``is_store``) only once it is whole.
     """
+    if is_url(path):
+        with tempfile.TemporaryDirectory(prefix="kvjax-template-") as tmp:
+            local = Path(tmp) / "t.zarr"
+            create(local, coords, variables, attrs, n_chunks)
+            files = {p.relative_to(local).as_posix(): p.read_bytes()
+                     for p in sorted(local.rglob("*")) if p.is_file()}  # fmt: skip
+            root = files.pop("zarr.json")
+            remote = store_files(path)
+            remote.write_many(files)
+            remote.write("zarr.json", root)
+        return
     import zarr
 
-    path = Path(path)
+    path = local_path(path)
     for stale in path.parent.glob(f"{path.name}.partial-*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run killed while creating
     tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
@@ -140,9 +158,9 @@ def create(path, coords, variables, attrs: dict, n_chunks: int) -> None:
     with warnings.catch_warnings():  # "not part of the Zarr format 3 specification" (yet)
         warnings.simplefilter("ignore")
         zarr.consolidate_metadata(str(tmp), zarr_format=3)
-    _syncfs(tmp)
+    syncfs(tmp)
     os.rename(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def remove(path) -> None:
@@ -155,23 +173,29 @@ def remove(path) -> None:
 
 
 def read_attrs(path) -> dict:
-    return json.loads((Path(path) / "zarr.json").read_text()).get("attributes", {})
+    return json.loads(store_files(path).read("zarr.json")).get("attributes", {})
 
 
 def update_attrs(path, changes: dict) -> None:
-    """Change group attrs atomically (write a temporary zarr.json, fsync, rename); the
-    consolidated metadata in it (the arrays') is kept as it is."""
-    meta_path = Path(path) / "zarr.json"
-    meta = json.loads(meta_path.read_text())
+    """Change group attrs atomically (write a temporary zarr.json, fsync, rename; one PUT
+    on an object store); the consolidated metadata in it (the arrays') is kept as it is."""
+    files = store_files(path)
+    meta = json.loads(files.read("zarr.json"))
     meta.setdefault("attributes", {}).update(changes)
-    _atomic_write(meta_path, json.dumps(meta, indent=2).encode(), durable=True)
+    files.write("zarr.json", json.dumps(meta, indent=2).encode(), durable=True)
+
+
+def clean_tmp(path) -> None:
+    """Remove the temporary files of writers that were killed (call only while no writer
+    runs: with the store's exclusive lock held)."""
+    store_files(path).remove(TMP_DIR)
 
 
 _RECORD_CODEC = numcodecs.VLenUTF8()
 
 
-def _record_path(root: Path, chunk_id: int) -> Path:
-    return root / RECORDS / "c" / str(chunk_id)
+def record_key(chunk_id: int) -> str:
+    return f"{RECORDS}/c/{chunk_id}"
 
 
 def read_records(path) -> dict[int, dict]:
@@ -180,22 +204,19 @@ def read_records(path) -> dict[int, dict]:
     A record file that cannot be decoded (a kill can leave none half-written, but a damaged
     disk can) is ignored: its chunk counts as not done and is recomputed on resume.
     """
-    root = Path(path)
-    if (root / LEGACY_DONE_LOG).is_file():  # kvjax 0.1: ids only
-        lines = (root / LEGACY_DONE_LOG).read_bytes().split(b"\n")[:-1]
+    files = store_files(path)
+    if files.is_file(LEGACY_DONE_LOG):  # kvjax 0.1: ids only
+        lines = files.read(LEGACY_DONE_LOG).split(b"\n")[:-1]
         return {int(x): {"files": None} for x in lines if x.strip().isdigit()}
     out = {}
-    cdir = root / RECORDS / "c"
-    if not cdir.is_dir():
-        return out
-    for f in cdir.iterdir():
-        if not f.name.isdigit():
+    for name in files.names(f"{RECORDS}/c"):
+        if not name.isdigit():
             continue
         try:
-            (text,) = _RECORD_CODEC.decode(f.read_bytes())
+            (text,) = _RECORD_CODEC.decode(files.read(record_key(int(name))))
             rec = json.loads(text)
-            if int(rec["chunk"]) == int(f.name) and isinstance(rec["files"], dict):
-                out[int(f.name)] = rec
+            if int(rec["chunk"]) == int(name) and isinstance(rec["files"], dict):
+                out[int(name)] = rec
         except (ValueError, KeyError, TypeError, OSError):
             continue
     return out
@@ -206,45 +227,15 @@ def done_chunks(path) -> set[int]:
     return set(read_records(path))
 
 
-def _atomic_write(target: Path, data: bytes, durable: bool, tmp_dir=None) -> None:
-    name = f".{target.name}.tmp-{threading.get_ident()}"
-    tmp = (tmp_dir / name) if tmp_dir is not None else target.with_name(name)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        _write_all(fd, data)
-        if durable:
-            os.fdatasync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-
-
-def _write_all(fd, data) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def _fsync_dir(path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _syncfs(path) -> None:
-    """Flush every dirty page of the file system holding ``path`` (Linux ``syncfs``)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) != 0:
-            os.sync()
-    except (AttributeError, OSError):
-        os.sync()
-    finally:
-        os.close(fd)
+def write_records(path, records, tmp_dir=None) -> None:
+    """Mark chunks done: write each record (``{"chunk", "files", "writer"}``) as its own
+    element of ``_kvjax/done``.  Call only once the files they list are durable."""
+    files = store_files(path)
+    encoded = {}
+    for rec in records:
+        text = json.dumps(rec)
+        encoded[record_key(rec["chunk"])] = _RECORD_CODEC.encode(np.array([text], dtype=object))
+    files.write_many(encoded, tmp_dir=tmp_dir)
 
 
 def crc32(data) -> int:
@@ -256,24 +247,30 @@ class ChunkWriter:
     """Writes compressed chunk files from worker threads; commits done records in groups.
 
     ``write(chunk_id, items)`` (thread-safe) compresses and writes each ``(var, key, array)``
-    and queues the chunk with the size and CRC-32 of each file; ``commit()`` makes the
-    queued chunks durable (``syncfs``) and only then writes their done records.  One writer
-    per store at a time: the caller holds the store's lock (``kvjax.sweep._outputs``).
+    and returns the chunk's done record (each file's size and CRC-32), queued for the next
+    ``commit()``, which makes the queued chunks durable (``syncfs``; nothing on an object
+    store) and only then writes their records.  Many writers (threads, processes, hosts)
+    may write one store at once: each has its own temporary directory and writes only the
+    records of its own chunks.  ``keep_records`` keeps the committed records in
+    ``self.committed``.
     """
 
-    def __init__(self, path, durable: bool = True):
-        self.path = Path(path)
+    def __init__(self, path, durable: bool = True, keep_records: bool = False):
+        self.files = store_files(path)
+        self.path = self.files.root if not self.files.remote else str(self.files)
         self.durable = durable
-        self._dirs: set[Path] = set()
         self._lock = threading.Lock()
-        self._pending: list[tuple[int, dict]] = []
-        self._tmp = self.path / TMP_DIR
-        shutil.rmtree(self._tmp, ignore_errors=True)  # leftovers of a killed run
-        self._tmp.mkdir(parents=True)
-        (self.path / RECORDS / "c").mkdir(exist_ok=True)
-        self._local = threading.local()
+        self._pending: list[dict] = []
         self._writer = f"{socket.gethostname()}:{os.getpid()}"
+        self._tmp = None
+        if not self.files.remote:
+            tag = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            self._tmp = self.files.root / TMP_DIR / tag
+            self._tmp.mkdir(parents=True)
+            (self.files.root / RECORDS / "c").mkdir(exist_ok=True)
+        self._local = threading.local()
         self.bytes_written = 0
+        self.committed: list[dict] | None = [] if keep_records else None
 
     def _codec(self):
         c = getattr(self._local, "codec", None)
@@ -281,22 +278,16 @@ class ChunkWriter:
             c = self._local.codec = encoder()
         return c
 
-    def write(self, chunk_id: int, items) -> None:
+    def write(self, chunk_id: int, items) -> dict:
         codec = self._codec()
-        files = {}
-        for var, key, arr in items:
-            data = codec.encode(np.ascontiguousarray(arr))
-            target = self.path / var / key
-            parent = target.parent
-            if parent not in self._dirs:
-                parent.mkdir(parents=True, exist_ok=True)
-                with self._lock:
-                    self._dirs.add(parent)
-            _atomic_write(target, data, durable=False, tmp_dir=self._tmp)
-            files[f"{var}/{key}"] = [len(data), crc32(data)]
+        data = {f"{var}/{key}": codec.encode(np.ascontiguousarray(arr)) for var, key, arr in items}
+        self.files.write_many(data, tmp_dir=self._tmp)
+        rec = {"chunk": int(chunk_id), "files": {k: [len(b), crc32(b)] for k, b in data.items()},
+               "writer": self._writer}  # fmt: skip
         with self._lock:
-            self._pending.append((chunk_id, files))
-            self.bytes_written += sum(n for n, _ in files.values())
+            self._pending.append(rec)
+            self.bytes_written += sum(len(b) for b in data.values())
+        return rec
 
     def commit(self) -> int:
         """Make written chunks durable, then record them done; returns how many."""
@@ -305,13 +296,13 @@ class ChunkWriter:
         if not done:
             return 0
         if self.durable:
-            _syncfs(self.path)
-        for cid, files in done:
-            rec = json.dumps({"chunk": cid, "files": files, "writer": self._writer})
-            data = _RECORD_CODEC.encode(np.array([rec], dtype=object))
-            _atomic_write(_record_path(self.path, cid), data, durable=False, tmp_dir=self._tmp)
+            self.files.sync()
+        write_records(self.files, done, tmp_dir=self._tmp)
+        if self.committed is not None:
+            self.committed.extend(done)
         return len(done)
 
     def close(self) -> None:
         self.commit()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
