@@ -197,19 +197,12 @@ def pareto_blocks(objectives: np.ndarray) -> np.ndarray:
     if f.ndim != 3 or f.shape[0] < 1:
         raise InputError(f"objectives: expected a (k, G, m) array, got shape {f.shape}")
     k, g, m = f.shape
-    nan = np.isnan(f).any(axis=0)
-    if k == 1:
-        f = np.concatenate([f, np.zeros_like(f)])
-        k = 2
-    if k == 2 and g > 64:  # one vectorised pass over all groups; (inf, inf) dominates nothing
-        out = _pareto_2d_rows(*np.where(nan[None], np.inf, f)) & ~nan
-    else:  # feasible points only: the prefilter and the sweep never see an infeasible one
-        out = np.zeros((g, m), dtype=bool)
-        for j in range(g):
-            ok = np.flatnonzero(~nan[j])
-            if ok.size:
-                out[j, ok] = _pareto_nd(f[:, j, ok])
-    return out
+    if k <= 2 and g > 64:  # one vectorised pass over all groups; (inf, inf) dominates nothing
+        nan = np.isnan(f).any(axis=0)
+        if k == 1:
+            f = np.concatenate([f, np.zeros_like(f)])
+        return _pareto_2d_rows(*np.where(nan[None], np.inf, f)) & ~nan
+    return _feasible_fronts(list(f), g)  # the prefilter and the sweep see feasible points only
 
 
 def pareto_front(objectives: np.ndarray) -> np.ndarray:
@@ -302,7 +295,7 @@ def pareto_mask(
     names, arrays, dims, kept = _objectives(ds, minimize, maximize, over)
     shape = arrays[0].shape
     n_groups = int(np.prod(shape[: len(kept)], dtype=np.int64))
-    if len(arrays) == 2 and n_groups > 64:  # many small groups: one vectorised pass
+    if len(arrays) <= 2 and n_groups > 64:  # many small groups: one vectorised pass
         f = np.stack([np.asarray(a.values, np.float64).reshape(n_groups, -1) for a in arrays])
         mask = pareto_blocks(f).reshape(shape)
     else:

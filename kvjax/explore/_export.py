@@ -56,10 +56,8 @@ def check_output(path, overwrite: bool, inputs=(), fmt: str | None = None) -> No
     (``kvjax.sweep.check_output_path``), or that is a directory where a file would go."""
     from ..sweep import check_output_path
 
-    check_output_path(path, overwrite=True, inputs=inputs, what="output")  # inputs first
-    if fmt is not None and fmt != "zarr" and Path(path).is_dir():
-        raise InputError(f"{path}: is a directory; a {fmt} output is one file")
-    check_output_path(path, overwrite=overwrite, inputs=inputs, what="output")
+    one_file = fmt if fmt is not None and fmt != "zarr" else None
+    check_output_path(path, overwrite=overwrite, inputs=inputs, what="output", one_file=one_file)
 
 
 def _match(coord, raw: str, dim: str):

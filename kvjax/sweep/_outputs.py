@@ -164,10 +164,12 @@ def swap_into_place(path, new) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "output"):
-    """Refuse (one-line ``InputError``) an output ``path`` that exists without ``overwrite``,
-    that is a non-empty directory but not a zarr store (a folder of the user's files), or
-    that is, holds or lies inside one of ``inputs``."""
+def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "output",
+                      one_file: str | None = None):  # fmt: skip
+    """Refuse (one-line ``InputError``) an output ``path`` that is, holds or lies inside one
+    of ``inputs``; that is a directory where a ``one_file`` output (e.g. ``"csv"``) would go;
+    that exists without ``overwrite``; or that is a non-empty directory but not a zarr store
+    (a folder of the user's files)."""
     path = Path(path)
     target = path.absolute().resolve()
     for src in inputs:
@@ -175,6 +177,9 @@ def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "
         if target == src or src.is_relative_to(target) or target.is_relative_to(src):
             raise fail(f"is (or holds, or lies inside) the input {src}: it would write onto "
                        "its own input", field=what, value=str(path))  # fmt: skip
+    if one_file is not None and path.is_dir():
+        raise fail(f"is a directory; a {one_file} output is one file", field=what,
+                   value=str(path))  # fmt: skip
     if os.path.lexists(path) and not overwrite:
         raise fail("exists; pass --overwrite to replace it", field=what, value=str(path))
     if path.is_dir() and not st.is_store(path) and any(path.iterdir()):
