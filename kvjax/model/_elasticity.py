@@ -112,14 +112,14 @@ def _columns(names: tuple[str, ...], paths: tuple[str, ...]):
     def cols(s: Scenario) -> dict:
         s = _as_float(s)
         dtype = jnp.result_type(float)
-        out = {}
+        out, m0 = {}, {}
         for p in paths:
             reached = [n for n in names if p in metric_leaves(n)]
-            if len(reached) < len(names):  # exactly 0 (NaN where the metric is NaN or inf),
-                m0 = {n: jnp.asarray(METRICS[n].fn(s), dtype=dtype) for n in names}
-                for n in names:  # without a data dependence on the leaf
-                    if n not in reached:
-                        out[(n, p)] = log_ratio(jnp.zeros_like(m0[n]), m0[n])
+            for n in names:  # exactly 0 (NaN where the metric is NaN or inf) without a
+                if n not in reached:  # data dependence on the leaf; each primal traced once
+                    if n not in m0:
+                        m0[n] = jnp.asarray(METRICS[n].fn(s), dtype=dtype)
+                    out[(n, p)] = log_ratio(jnp.zeros_like(m0[n]), m0[n])
             if not reached:
                 continue
 
