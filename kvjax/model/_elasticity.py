@@ -56,7 +56,8 @@ import jax.numpy as jnp
 from ._deps import metric_leaves
 from ._metrics import METRICS, resolve_metrics
 from ._numerics import log_ratio
-from ._types import Scenario, get_leaf, leaf_paths, replace_leaf, resolve_leaves
+from ._paths import get_leaf, leaf_paths, replace_leaf, resolve_leaves
+from ._types import Scenario
 
 KNOBS = (
     "hardware.hbm_bytes_per_s",
