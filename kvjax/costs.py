@@ -1,10 +1,24 @@
 """Every named cost function in one namespace (re-exports; the code lives in
-``kvjax/model/_memory.py``, ``_parallel.py``, ``_collectives.py``, ``_phases.py``,
-``_session.py`` and ``_roofline.py``).
+``kvjax/model/_memory.py``, ``_attention.py``, ``_parallel.py``, ``_collectives.py``,
+``_operators.py``, ``_phases.py``, ``_breakdown.py``, ``_session.py`` and ``_roofline.py``).
 
 Each takes one ``Scenario`` (and sometimes a token count) and returns a scalar, elementwise in
 the leaves; ``docs/cost-model.md`` derives and works through every one."""
 
+from .model._attention import causal_mean_keys as causal_mean_keys
+from .model._attention import decode_attention_flop as decode_attention_flop
+from .model._attention import decode_keys as decode_keys
+from .model._attention import flop_per_key as flop_per_key
+from .model._attention import head_keep as head_keep
+from .model._attention import prefill_keys as prefill_keys
+from .model._attention import v_head_dim as v_head_dim
+from .model._breakdown import decode_attention_s as decode_attention_s
+from .model._breakdown import decode_elementwise_s as decode_elementwise_s
+from .model._breakdown import decode_gemm_s as decode_gemm_s
+from .model._breakdown import decode_kv_s as decode_kv_s
+from .model._breakdown import prefill_attention_s as prefill_attention_s
+from .model._breakdown import prefill_elementwise_s as prefill_elementwise_s
+from .model._breakdown import prefill_gemm_s as prefill_gemm_s
 from .model._collectives import allreduce_s as allreduce_s
 from .model._collectives import allreduces_per_pass as allreduces_per_pass
 from .model._collectives import alltoall_s as alltoall_s
@@ -19,24 +33,38 @@ from .model._collectives import soft_min as soft_min
 from .model._collectives import tp_comm_s as tp_comm_s
 from .model._collectives import twoshot_allreduce_s as twoshot_allreduce_s
 from .model._memory import active_params as active_params
+from .model._memory import capacity_context_tokens as capacity_context_tokens
 from .model._memory import concurrency as concurrency
 from .model._memory import concurrency_floor as concurrency_floor
 from .model._memory import expected_experts_touched as expected_experts_touched
 from .model._memory import fits as fits
 from .model._memory import fits_one as fits_one
 from .model._memory import free_hbm_bytes_per_device as free_hbm_bytes_per_device
+from .model._memory import gemm_bytes_per_param as gemm_bytes_per_param
+from .model._memory import gemm_params as gemm_params
+from .model._memory import head_params as head_params
 from .model._memory import kv_bytes_per_token as kv_bytes_per_token
 from .model._memory import kv_bytes_per_user as kv_bytes_per_user
+from .model._memory import kv_bytes_per_user_at as kv_bytes_per_user_at
 from .model._memory import kv_bytes_per_user_per_device as kv_bytes_per_user_per_device
 from .model._memory import kv_elements_per_token_per_layer as kv_elements_per_token_per_layer
 from .model._memory import kv_layers as kv_layers
+from .model._memory import kv_read_bytes_per_user as kv_read_bytes_per_user
 from .model._memory import kv_shards as kv_shards
 from .model._memory import kv_tokens_kept as kv_tokens_kept
+from .model._memory import (
+    prefill_activation_bytes_per_device as prefill_activation_bytes_per_device,
+)
+from .model._memory import state_bytes_per_user as state_bytes_per_user
 from .model._memory import weight_bytes as weight_bytes
 from .model._memory import weight_bytes_per_device as weight_bytes_per_device
 from .model._memory import weight_bytes_touched as weight_bytes_touched
 from .model._memory import weight_bytes_touched_per_device as weight_bytes_touched_per_device
 from .model._memory import windowed_tokens as windowed_tokens
+from .model._operators import class_flop_per_s as class_flop_per_s
+from .model._operators import device_bytes_per_s as device_bytes_per_s
+from .model._operators import kv_bytes_per_s as kv_bytes_per_s
+from .model._operators import roof_s as roof_s
 from .model._parallel import decode_ticks as decode_ticks
 from .model._parallel import devices_per_replica as devices_per_replica
 from .model._parallel import expert_group_devices as expert_group_devices
@@ -44,28 +72,34 @@ from .model._parallel import kv_splits as kv_splits
 from .model._parallel import moe_layers as moe_layers
 from .model._parallel import prefill_ticks as prefill_ticks
 from .model._parallel import spans_domains as spans_domains
+from .model._phases import combine_s as combine_s
 from .model._phases import context_switch_s as context_switch_s
 from .model._phases import decode_comm_s as decode_comm_s
 from .model._phases import decode_context_tokens as decode_context_tokens
 from .model._phases import decode_s as decode_s
 from .model._phases import decode_step_bytes as decode_step_bytes
 from .model._phases import decode_step_bytes_at as decode_step_bytes_at
+from .model._phases import decode_step_classes_at as decode_step_classes_at
 from .model._phases import decode_step_flop as decode_step_flop
 from .model._phases import decode_step_flop_at as decode_step_flop_at
 from .model._phases import decode_step_parts_at as decode_step_parts_at
 from .model._phases import decode_step_s as decode_step_s
 from .model._phases import decode_step_s_at as decode_step_s_at
+from .model._phases import decode_step_terms_at as decode_step_terms_at
 from .model._phases import decode_tokens_per_s as decode_tokens_per_s
 from .model._phases import decode_tokens_per_s_per_device as decode_tokens_per_s_per_device
 from .model._phases import decode_tokens_per_s_per_user as decode_tokens_per_s_per_user
 from .model._phases import phase_time_s as phase_time_s
 from .model._phases import prefill_attention_flop as prefill_attention_flop
 from .model._phases import prefill_bytes as prefill_bytes
+from .model._phases import prefill_classes as prefill_classes
 from .model._phases import prefill_comm_s as prefill_comm_s
 from .model._phases import prefill_compute_s as prefill_compute_s
 from .model._phases import prefill_flop as prefill_flop
+from .model._phases import prefill_gemm_flop as prefill_gemm_flop
 from .model._phases import prefill_memory_s as prefill_memory_s
 from .model._phases import prefill_s as prefill_s
+from .model._phases import prefill_terms as prefill_terms
 from .model._phases import prefill_time_s as prefill_time_s
 from .model._phases import prefill_work_s as prefill_work_s
 from .model._phases import prompt_tokens_per_s_per_device as prompt_tokens_per_s_per_device

@@ -53,7 +53,10 @@ def test_paper_case_cost_per_token_is_infeasible_by_kv_compression():
         sol = solve(target, ref, "kv", objective)
         assert sol.status == "infeasible" and math.isnan(sol.theta)
         assert "still worse" in sol.binding
-        assert sol.relative_error > 100  # prefill FLOP: > 100x the 4K cost even fully compressed
+        # prefill FLOP: the 2 P T term alone is 218 s at 1M against a 9.38 s session at 4K
+        # (23x), whatever the KV; > 100x before issue 11, when the head axis (kappa_K = 1/64
+        # here) left the attention FLOP whole
+        assert sol.relative_error > 20
 
 
 def test_single_axis_at_its_bound_is_infeasible_and_explained():

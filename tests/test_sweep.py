@@ -50,9 +50,11 @@ def test_metric_leaves_from_jaxpr():
     assert "workload.batch" not in kv and "workload.output_tokens" not in kv
     assert "workload.batch" in metric_leaves("decode_step_s")
     assert "hardware.hbm_bytes_per_s" in metric_leaves("decode_step_s")
+    # issue 11: the input table is gathered, not multiplied (embedding_params, tied_embeddings)
     assert metric_leaves("active_params") <= {f"model.{n}" for n in
                                               ("params_total", "n_experts", "experts_per_token",
-                                               "expert_params")}  # fmt: skip
+                                               "expert_params", "embedding_params",
+                                               "tied_embeddings")}  # fmt: skip
 
 
 def test_chunk_shape():

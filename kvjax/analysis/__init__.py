@@ -19,6 +19,8 @@ from ._frontier import pareto_front as pareto_front
 from ._frontier import pareto_mask as pareto_mask
 from ._frontier import pareto_table as pareto_table
 from ._roots import bracketed_newton as bracketed_newton
+from ._solve import DESIGN_KNOBS as DESIGN_KNOBS
+from ._solve import GROW_KNOBS as GROW_KNOBS
 from ._solve import HARDWARE_KNOBS as HARDWARE_KNOBS
 from ._solve import KV_AXES as KV_AXES
 from ._solve import OBJECTIVES as OBJECTIVES

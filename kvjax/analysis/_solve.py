@@ -14,7 +14,11 @@ where ``theta >= 0`` is the log of the improvement factor of the knob:
   an axis that reaches its bound keeps it and the others share the rest (water-filling), so
   the geometric-mean compression is as small as the bounds allow;
 - a hardware leaf (``hbm_bytes_per_s``, ``hbm_bytes``, ``host_link_bytes_per_s``,
-  ``flop_per_s``): ``x0 e^theta`` up to 64x (the price per hour is kept).
+  ``flop_per_s``; by name also ``fp8_flop_per_s``, ``bf16_flop_per_s``,
+  ``scaleup_bytes_per_s``): ``x0 e^theta`` up to 64x (the price per hour is kept);
+- by name, an attention design or precision leaf of ``DESIGN_KNOBS`` (``sparse_topk_tokens``,
+  ``window_tokens``, ``state_bytes_per_layer``, ``weight_bytes_per_param``,
+  ``embedding_bytes_per_param``): ``x0 e^-theta`` down to its bound.
 
 Method.  The cost metrics are NaN where the KV does not fit, and at 1M tokens Yi-34B does not
 fit on one A100-80GB at all.  So the solver works in two phases, each a bracketed,
@@ -72,8 +76,25 @@ HARDWARE_KNOBS = (
 )
 """Hardware leaves the solver may scale up (by at most ``MAX_HARDWARE_FACTOR``)."""
 
+DESIGN_KNOBS = {
+    "model.sparse_topk_tokens": 64.0,
+    "model.window_tokens": 128.0,
+    "model.state_bytes_per_layer": 1.0,
+    "workload.weight_bytes_per_param": 0.5,
+    "workload.embedding_bytes_per_param": 0.5,
+}
+"""Architecture and precision leaves (issue 11) the solver may shrink, ``x0 e^-theta`` down to
+the bound (tokens, bytes): opt-in by name (``--knob sparse_topk_tokens``), from a non-zero
+value (a dense model has no top-k to shrink: set one first)."""
+
+GROW_KNOBS = ("hardware.fp8_flop_per_s", "hardware.bf16_flop_per_s",
+              "hardware.scaleup_bytes_per_s")  # fmt: skip
+"""Hardware leaves beyond ``HARDWARE_KNOBS`` the solver may scale up, by name."""
+
 MAX_HARDWARE_FACTOR = 64.0
 SOLVE_KNOBS = (*KV_AXES, "kv", *HARDWARE_KNOBS)
+_SHRINK = {**KV_AXES, **DESIGN_KNOBS}
+_GROW = (*HARDWARE_KNOBS, *GROW_KNOBS)
 OBJECTIVES = (
     "usd_per_million_output_tokens",
     "session_gpu_s_per_output_token",
@@ -87,8 +108,9 @@ def _knob(name: str) -> str:
     if name in ("kv", "combined"):
         return "kv"
     path = resolve_leaf(name, field="knob")
-    if path not in SOLVE_KNOBS:
-        raise InputError(f"knob {name!r} is not a solver knob; use one of {', '.join(SOLVE_KNOBS)}")
+    if path not in _SHRINK and path not in _GROW:
+        known = ", ".join((*SOLVE_KNOBS, *DESIGN_KNOBS, *GROW_KNOBS))
+        raise InputError(f"knob {name!r} is not a solver knob; use one of {known}")
     return path
 
 
@@ -103,9 +125,9 @@ class Path:
 
     def at(self, theta) -> Scenario:
         s = self.base
-        if self.knob in HARDWARE_KNOBS:
+        if self.knob in _GROW:
             return replace_leaf(s, self.knob, get_leaf(s, self.knob) * jnp.exp(theta))
-        if self.knob in KV_AXES:
+        if self.knob in _SHRINK:
             return replace_leaf(s, self.knob, get_leaf(s, self.knob) * jnp.exp(-theta))
         for path, z in self.allocation(theta).items():
             s = replace_leaf(s, path, get_leaf(self.base, path) * jnp.exp(-z))
@@ -136,8 +158,8 @@ def make_path(base: Scenario, knob: str, bounds: dict | None = None) -> Path:
 
     def cap(path):
         x0 = float(get_leaf(base, path))
-        if path in KV_AXES:
-            lo = bounds.get(path, KV_AXES[path])
+        if path in _SHRINK:
+            lo = bounds.get(path, _SHRINK[path])
             if not (0 < lo <= x0):
                 raise InputError(f"bound {path} = {lo}: must be in (0, {x0}] (current value)")
             return math.log(x0 / lo)

@@ -73,6 +73,8 @@ _HARDWARE_SPEC = {
     "vendor": ("str", True, None),
     "bf16_tflop_per_s": ("num", True, None),
     "fp8_tflop_per_s": ("num", False, None),
+    "int8_tops": ("num", False, None),
+    "fp4_tflop_per_s": ("num", False, None),
     "hbm_gib": ("num", False, None),
     "hbm_gb": ("num", False, None),
     "hbm_gb_per_s": ("num", True, None),
@@ -225,6 +227,8 @@ def _convert_hardware(e: dict) -> dict:
         "hypothetical": False,
         "bf16_flop_per_s": float(e["bf16_tflop_per_s"]) * TERA,
         "fp8_flop_per_s": None if fp8 is None else float(fp8) * TERA,
+        "int8_flop_per_s": float(e.get("int8_tops", 0.0)) * TERA,
+        "fp4_flop_per_s": float(e.get("fp4_tflop_per_s", 0.0)) * TERA,
         "hbm_bytes": float(hbm),
         "hbm_bytes_per_s": float(e["hbm_gb_per_s"]) * GB,
         "host_link_bytes_per_s": float(e["host_link_gb_per_s"]) * GB,
@@ -335,6 +339,9 @@ def load_hardware(name: str, precision: str = "bf16") -> Hardware:
     Args:
       name: a hardware id (see :func:`hardware_names`).
       precision: ``"bf16"`` (default) or ``"fp8"``; sets ``flop_per_s`` to the dense peak.
+        The per-precision peaks (``bf16_flop_per_s``, ``fp8_flop_per_s``, ...) are filled
+        from the entry whatever the precision (0 where the chip has none), for the
+        operator classes' own compute precisions (``gemm_compute_bits``, ...).
 
     Raises:
       InputError: unknown name (with a suggestion), or fp8 on a chip without fp8.
@@ -348,6 +355,10 @@ def load_hardware(name: str, precision: str = "bf16") -> Hardware:
         scaleup_bytes_per_s=e["scaleup_bytes_per_s"],
         scaleup_latency_s=e["scaleup_latency_s"],
         usd_per_hour=e["usd_per_hour"],
+        bf16_flop_per_s=e["bf16_flop_per_s"],
+        fp8_flop_per_s=e["fp8_flop_per_s"] or 0.0,
+        int8_flop_per_s=e["int8_flop_per_s"],
+        fp4_flop_per_s=e["fp4_flop_per_s"],
         **{_HARDWARE_LEAVES[f][0].split(".")[1]: e[_HARDWARE_LEAVES[f][0].split(".")[1]]
            for f in _FABRIC},  # fmt: skip
     )

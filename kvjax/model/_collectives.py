@@ -49,7 +49,12 @@ from ._numerics import clamp_min, kink_max, kink_min, safe_div
 from ._types import Scenario
 
 ACTIVATION_BYTES = 2.0
-"""Bytes per activation element a collective moves (bf16)."""
+"""Bytes per activation element at the default ``activation_bits = 16`` (bf16)."""
+
+
+def activation_bytes(s: Scenario):
+    """Bytes per activation element a collective moves: ``activation_bits / 8``."""
+    return s.workload.activation_bits / 8.0
 
 SOFT_MIN_POWER = 16
 """The power ``k`` of :func:`soft_min`: two tied algorithms give 2^(-1/16) = 0.958 of either."""
@@ -210,7 +215,7 @@ def tp_comm_s(s: Scenario, tokens):
     120 x (2 x 7/8 x 14336 / 300e9 + 14 x 5e-6) = 120 x 70.08 us = 8.41 ms.
     """
     m, w = s.model, s.workload
-    message = tokens * m.d_model * ACTIVATION_BYTES
+    message = tokens * m.d_model * activation_bytes(s)
     one = allreduce_s(s, message, w.tp)
     return allreduces_per_pass(s) * one
 
@@ -239,7 +244,8 @@ def moe_comm_s(s: Scenario, tokens):
     domains = g / kink_min(g, h.scaleup_domain_devices)
     miss = 1.0 - 1.0 / domains  # a given remote domain holds none of one copy (0: one domain)
     remote = (domains - 1.0) * (1.0 - jnp.exp(copies * jnp.log(jnp.where(miss > 0, miss, 1.0))))
-    element = kink_min(w.weight_bytes_per_param, ACTIVATION_BYTES) + ACTIVATION_BYTES
+    act = activation_bytes(s)
+    element = kink_min(w.weight_bytes_per_param, act) + act
     per_token = m.d_model * element * w.moe_imbalance * tokens / g
     engaged = 2.0 * par.switch_on(w.dp_attention)  # dispatch and combine: two latencies
     return par.moe_layers(s) * alltoall_s(s, per_token * copies, per_token * remote, engaged)
@@ -250,7 +256,7 @@ def pipeline_comm_s(s: Scenario, tokens):
     ``tokens / tp x D x 2 B`` per device (each TP rank sends its slice), over the NIC when
     the replica spans more than one domain; 0 without pipelining (``switch_on(pp)``)."""
     m, w = s.model, s.workload
-    n_bytes = tokens / w.tp * m.d_model * ACTIVATION_BYTES
+    n_bytes = tokens / w.tp * m.d_model * activation_bytes(s)
     crosses = par.spans_domains(s, par.devices_per_replica(s))
     return par.switch_on(w.pp) * p2p_s(s, n_bytes, crosses)
 
@@ -281,7 +287,7 @@ def cp_merge_s(s: Scenario, tokens):
     all-reduce over the strided cp group, over the NIC when ``tp x a x cp`` leaves the
     domain, s; 0 without context parallelism."""
     m, w, h = s.model, s.workload, s.hardware
-    message = tokens * m.n_heads * m.head_dim / w.tp * ACTIVATION_BYTES
+    message = tokens * m.n_heads * m.head_dim / w.tp * activation_bytes(s)
     crosses = par.spans_domains(s, w.tp * w.dp_attention * w.cp)
     beta = jnp.where(crosses, h.scaleout_bytes_per_s, h.scaleup_bytes_per_s)
     alpha = jnp.where(crosses, h.scaleout_latency_s, h.scaleup_latency_s)

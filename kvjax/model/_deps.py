@@ -26,7 +26,7 @@ import functools
 import jax
 
 from ._metrics import METRICS
-from ._types import leaf_paths, scenario_from_leaves
+from ._paths import leaf_paths, scenario_from_leaves
 
 CALL_PRIMITIVES = frozenset(
     {"jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",

@@ -56,7 +56,8 @@ import jax.numpy as jnp
 from ._deps import metric_leaves
 from ._metrics import METRICS, resolve_metrics
 from ._numerics import log_ratio
-from ._types import Scenario, get_leaf, leaf_paths, replace_leaf, resolve_leaves
+from ._paths import get_leaf, leaf_paths, replace_leaf, resolve_leaves
+from ._types import Scenario
 
 KNOBS = (
     "hardware.hbm_bytes_per_s",
@@ -77,8 +78,17 @@ KNOBS = (
     "workload.context_tokens",
     "workload.output_tokens",
     "workload.batch",
+    "workload.gemm_flop_efficiency",
+    "workload.attention_flop_efficiency",
+    "workload.attention_bandwidth_efficiency",
+    "workload.embedding_bytes_per_param",
+    "workload.activation_bits",
+    "workload.hbm_utilization",
 )
-"""The leaves ``kvjax grad`` ranks by default: hardware, KV compression, model and workload."""
+"""The leaves ``kvjax grad`` ranks by default: hardware, KV compression, model, workload and
+the operator classes' efficiencies and precisions (issue 11).  Any other leaf (the
+attention designs: ``sparse_topk_tokens``, ``linear_layer_fraction``, ...) can be named:
+a leaf at 0 has elasticity 0 (its log step is 0), so rank those from a non-zero value."""
 
 FLOAT = ("float",)
 

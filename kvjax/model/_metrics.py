@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 
 from ..errors import fail, suggest
+from . import _breakdown as bd
 from . import _memory as mem
 from . import _parallel as par
 from . import _phases as ph
@@ -75,11 +76,13 @@ _NAN_UNLESS_ONE = (
     "prefill_s", "context_switch_s", "session_gpu_s", "sessions_per_hour",
     "output_tokens_per_s_per_device", "usd_per_session", "usd_per_million_output_tokens",
     "prefill_regime", "session_regime", "prompt_tokens_per_s_per_device",
+    "prefill_gemm_s", "prefill_attention_s", "prefill_elementwise_s",
 )  # fmt: skip
 """Metrics that are NaN (codes: 4) unless one user's KV fits: a session runs one at least."""
 _NAN_UNLESS_BATCH = (
     "decode_step_s", "decode_s", "decode_tokens_per_s_per_user", "decode_tokens_per_s",
     "decode_regime", "decode_comm_s", "decode_tokens_per_s_per_device",
+    "decode_gemm_s", "decode_attention_s", "decode_kv_s", "decode_elementwise_s",
 )  # fmt: skip
 """Metrics that are NaN (codes: 4) unless the whole batch's KV fits: one decode step of all."""
 
@@ -97,6 +100,13 @@ METRICS: dict[str, MetricInfo] = {
     "prefill_bytes": MetricInfo(ph.prefill_bytes, "bytes", "prefill HBM bytes per device"),
     "prefill_s": MetricInfo(ph.prefill_s, "s", "prefill time (time to first token)"),
     "prefill_comm_s": MetricInfo(ph.prefill_comm_s, "s", "prefill communication time"),
+    "prefill_gemm_s": MetricInfo(bd.prefill_gemm_s, "s", "prefill GEMM roofline (alone)"),
+    "prefill_attention_s": MetricInfo(
+        bd.prefill_attention_s, "s", "prefill attention roofline (alone)"
+    ),
+    "prefill_elementwise_s": MetricInfo(
+        bd.prefill_elementwise_s, "s", "prefill elementwise traffic time"
+    ),
     "prompt_tokens_per_s_per_device": _max(
         ph.prompt_tokens_per_s_per_device, "1/s", "prompt tokens prefilled per second per device"
     ),
@@ -111,6 +121,16 @@ METRICS: dict[str, MetricInfo] = {
         ph.decode_comm_s, "s", "decode-step communication time", needs="batch"
     ),
     "decode_s": MetricInfo(ph.decode_s, "s", "time to generate the output tokens", needs="batch"),
+    "decode_gemm_s": MetricInfo(
+        bd.decode_gemm_s, "s", "decode-step GEMM roofline (alone)", needs="batch"
+    ),
+    "decode_attention_s": MetricInfo(
+        bd.decode_attention_s, "s", "decode-step attention roofline (alone)", needs="batch"
+    ),
+    "decode_kv_s": MetricInfo(bd.decode_kv_s, "s", "decode-step KV read time", needs="batch"),
+    "decode_elementwise_s": MetricInfo(
+        bd.decode_elementwise_s, "s", "decode-step elementwise traffic time", needs="batch"
+    ),
     "decode_tokens_per_s_per_user": _max(
         ph.decode_tokens_per_s_per_user, "1/s", "output tokens per second per user", "batch"
     ),

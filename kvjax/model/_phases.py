@@ -23,61 +23,65 @@ running example (Yao Fu, arXiv 2405.08944: prefill 0.89 s, decode of 250 tokens 
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+
+from . import _attention as att
 from . import _collectives as col
 from . import _memory as mem
+from . import _operators as op
 from . import _parallel as par
+from ._attention import prefill_attention_flop as prefill_attention_flop
 from ._collectives import ACTIVATION_BYTES as ACTIVATION_BYTES
 from ._collectives import tp_comm_s as tp_comm_s
 from ._numerics import clamp_min, kink_max, kink_min, nan_unless
 from ._types import Scenario
 
 
-def _peak_flop_per_s(s: Scenario):
-    w = s.workload
-    return w.tp * s.hardware.flop_per_s * w.flop_efficiency
+def combine_s(roof, comm, overlap):
+    """A phase's time from its roofline and its communication, s:
+    ``roof + comm - o min(comm, roof)``.
 
-
-def _device_bytes_per_s(s: Scenario):
-    return s.hardware.hbm_bytes_per_s * s.workload.bandwidth_efficiency
+    ``o = comm_overlap``: 0 adds the communication (the paper's convention, an upper bound
+    on its cost), 1 hides it under the roofline (``max(roof, comm)``, the lower bound), in
+    between linearly.  Example: roof 30 ms, comm 20 ms: 50 ms at o = 0, 30 ms at 1.
+    """
+    return roof + comm - overlap * kink_min(comm, roof)
 
 
 def phase_time_s(compute, memory, comm, overlap):
-    """A phase's time from its parts, s: ``max(compute, memory) + comm - o min(comm, max)``.
+    """A phase's time from one roofline, s: ``combine_s(max(compute, memory), comm, o)``.
+    Example: parts 10, 30, 20 ms: 50 ms at o = 0, 30 ms at 1."""
+    return combine_s(kink_max(compute, memory), comm, overlap)
 
-    ``o = comm_overlap``: 0 adds the communication (the paper's convention, an upper bound
-    on its cost), 1 hides it under the roofline (``max(compute, memory, comm)``, the lower
-    bound), in between linearly.  Example: parts 10, 30, 20 ms: 50 ms at o = 0, 30 ms at 1.
-    """
-    roof = kink_max(compute, memory)
-    return roof + comm - overlap * kink_min(comm, roof)
+
+def _elementwise_bytes(s: Scenario, tokens):
+    """Elementwise HBM bytes per device of ``tokens`` tokens of one TP group through a stage:
+    ``v_e (L / pp) x D q_a / 8 / tp`` (norms and residuals sequence-parallel over TP)."""
+    m, w = s.model, s.workload
+    per_token = w.elementwise_vectors_per_layer * m.n_layers / w.pp * m.d_model
+    return tokens * per_token * w.activation_bits / 8.0 / w.tp
 
 
 # ----------------------------------------------------------------------------- prefill
 
 
-def prefill_attention_flop(s: Scenario):
-    """Attention-score FLOP of a prefill of ``T`` tokens (all devices).
-
-    Per layer and head, ``Q K^T`` and ``A V`` each cost ``2 T S H`` FLOP with ``S`` keys per
-    query, so ``4 L N H T S``; ``S = m T`` on full layers (``m`` = attention_mask_fraction:
-    0.5 causal, 1 non-causal) and ``min(m T, W)`` on windowed layers (an upper bound on the
-    exact causal average ``W - W^2 / 2T``: a third too high at ``T = 2W``, exact as
-    ``T / W`` grows).
-    Example (Yi-34B, T = 50,000, causal): 4 x 60 x 56 x 128 x 50000 x 25000 = 2.15e15 FLOP.
-    """
-    m, w = s.model, s.workload
-    t = w.context_tokens
-    seen = mem.windowed_tokens(s, w.attention_mask_fraction * t)
-    return 4.0 * m.n_layers * m.n_heads * m.head_dim * t * seen
+def prefill_gemm_flop(s: Scenario):
+    """GEMM FLOP of one user's prefill (all devices): ``2 (P_a - P_h) T + 2 P_h (1 + l (T -
+    1))``: every token through the layers, the head on the last token only (``l`` =
+    logits_token_share).  Example (Yi-34B, 34e9, T = 4000): 2.72e14 FLOP."""
+    t = s.workload.context_tokens
+    head = mem.head_params(s)
+    logits = 1.0 + s.workload.logits_token_share * (t - 1.0)
+    return 2.0 * (mem.active_params(s) - head) * t + 2.0 * head * logits
 
 
 def prefill_flop(s: Scenario):
-    """FLOP of prefilling one user's ``T``-token prompt: ``2 P_active T + attention``.
+    """FLOP of prefilling one user's ``T``-token prompt: GEMMs + attention.
 
     Example (paper: Yi-34B, 34e9 params, T = 4000): linear term 2 x 34e9 x 4000 = 2.72e14,
     causal attention 1.38e13, total 2.86e14 FLOP.
     """
-    return 2.0 * mem.active_params(s) * s.workload.context_tokens + prefill_attention_flop(s)
+    return prefill_gemm_flop(s) + prefill_attention_flop(s)
 
 
 def _prefill_split(s: Scenario):
@@ -88,39 +92,74 @@ def _prefill_split(s: Scenario):
     return w.context_tokens / u, u * w.cp * w.pp
 
 
+def _prefill_tick_bytes(s: Scenario):
+    """(weights, KV, elementwise) HBM bytes per device and tick of a prefill.
+
+    Weights: the share the group's tokens touch, read once per chunk of ``c =
+    prefill_chunk_tokens`` (``max(1, T / (u c))`` times; once unchunked).  KV: the tick's
+    share of the user's cache, written, and re-read by the later chunks (``(n_c - 1) / 2``
+    times on average).  Elementwise: ``v_e`` activation vectors per token and layer.
+    """
+    w = s.workload
+    chunk, _ = _prefill_split(s)
+    c = w.prefill_chunk_tokens
+    chunked = c > 0
+    per_read = jnp.where(chunked, kink_min(chunk, c), chunk)  # tokens of one pass
+    reads = jnp.where(chunked, chunk / per_read, 1.0)
+    weights = mem.weight_bytes_touched_per_device(s, w.dp_attention * per_read) * reads
+    kv = mem.kv_bytes_per_user_per_device(s) / par.microbatches(s) * (0.5 + 0.5 * reads)
+    return weights, kv, _elementwise_bytes(s, chunk / w.cp)
+
+
 def prefill_bytes(s: Scenario):
     """HBM bytes a prefill moves per device: its share of the weights, read once per tick
-    (the experts the group's tokens touch), plus its share of the user's KV, written.
+    (the experts the group's tokens touch) and per chunk, plus its share of the user's KV,
+    written, plus elementwise traffic.
 
     ``ticks x (weight_bytes_touched_per_device(a T / u) + kv_bytes_per_user_per_device / u)``
     with ``u`` chunks and ``u + pp - 1`` ticks (1 and 1 without pipelining).
     """
-    chunk, _ = _prefill_split(s)
-    weights = mem.weight_bytes_touched_per_device(s, s.workload.dp_attention * chunk)
-    tick = weights + mem.kv_bytes_per_user_per_device(s) / par.microbatches(s)
-    return par.prefill_ticks(s) * tick
+    weights, kv, elementwise = _prefill_tick_bytes(s)
+    return par.prefill_ticks(s) * (weights + kv + elementwise)
+
+
+def prefill_classes(s: Scenario):
+    """``((c, m) gemm, (c, m) attention, (c, m) elementwise)`` of the prefill, s per device:
+    each class's FLOP share ``1 / (u cp pp)`` over its own FLOP/s, its bytes over HBM
+    bandwidth, times the ``u + pp - 1`` ticks."""
+    _, split = _prefill_split(s)
+    ticks = par.prefill_ticks(s)
+    weights, kv, elementwise = _prefill_tick_bytes(s)
+    beta = op.device_bytes_per_s(s)
+    f_gemm, f_attention = op.class_flop_per_s(s)
+    gemm = (ticks * (prefill_gemm_flop(s) / split / f_gemm), ticks * weights / beta)
+    attention = (ticks * (prefill_attention_flop(s) / split / f_attention),
+                 ticks * kv / op.kv_bytes_per_s(s))  # fmt: skip
+    return gemm, attention, (0.0, ticks * elementwise / beta)
 
 
 def prefill_compute_s(s: Scenario):
-    """``prefill_flop / (TP x peak FLOP/s x efficiency) / (cp pp)``, times the pipeline's
-    ``(u + pp - 1)/u`` ticks, s: each device computes its share of one user's prefill."""
-    _, split = _prefill_split(s)
-    return par.prefill_ticks(s) * (prefill_flop(s) / split / _peak_flop_per_s(s))
+    """Compute time of the prefill, s: every class's FLOP over its FLOP/s (``prefill_flop /
+    (TP x peak FLOP/s x efficiency) / (cp pp)`` with one precision), times the pipeline's
+    ``(u + pp - 1)/u`` ticks: each device computes its share of one user's prefill."""
+    return op.roof_s(s, prefill_classes(s))[1]
 
 
 def prefill_memory_s(s: Scenario):
     """``prefill_bytes / (HBM bandwidth x efficiency)``, s (per device, in parallel)."""
-    return prefill_bytes(s) / _device_bytes_per_s(s)
+    return op.roof_s(s, prefill_classes(s))[2]
 
 
-def prefill_comm_s(s: Scenario):
+def prefill_comm_s(s: Scenario, classes=None):
     """Communication time of the prefill, s: per tick the TP all-reduces and MoE
     all-to-alls of the tick's layers, one pipeline send, and the part of the context-
     parallel KV ring that attention compute does not hide, ``max(0, ring - attention)``
-    (0 at TP = CP = PP = 1 without DP attention)."""
+    (0 at TP = CP = PP = 1 without DP attention).  ``classes``: ``prefill_classes(s)`` if
+    already computed."""
     w = s.workload
-    chunk, split = _prefill_split(s)
-    attention = prefill_attention_flop(s) / split / _peak_flop_per_s(s)
+    chunk, _ = _prefill_split(s)
+    classes = prefill_classes(s) if classes is None else classes
+    attention = classes[1][0] / par.prefill_ticks(s)  # attention compute of one tick
     tp_tokens = chunk / w.cp  # tokens of one TP group
     tick = (col.tp_comm_s(s, tp_tokens) / w.pp
             + col.moe_comm_s(s, w.dp_attention * tp_tokens) / w.pp
@@ -129,11 +168,18 @@ def prefill_comm_s(s: Scenario):
     return par.prefill_ticks(s) * tick
 
 
+def prefill_terms(s: Scenario):
+    """``(compute, memory, comm, roof)`` of the prefill, s (``roof``: ``op.roof_s``)."""
+    classes = prefill_classes(s)
+    roof, compute, memory = op.roof_s(s, classes)
+    return compute, memory, prefill_comm_s(s, classes), roof
+
+
 def prefill_time_s(s: Scenario):
-    """``phase_time_s(compute, memory, comm)`` of the prefill, s, whether or not the KV fits
-    (``max(compute, memory) + comm`` at the default ``comm_overlap = 0``)."""
-    return phase_time_s(prefill_compute_s(s), prefill_memory_s(s), prefill_comm_s(s),
-                        s.workload.comm_overlap)  # fmt: skip
+    """``combine_s(roof, comm)`` of the prefill, s, whether or not the KV fits
+    (``max(compute, memory) + comm`` at the default overlaps)."""
+    _, _, comm, roof = prefill_terms(s)
+    return combine_s(roof, comm, s.workload.comm_overlap)
 
 
 def prefill_work_s(s: Scenario):
@@ -174,70 +220,102 @@ def decode_context_tokens(s: Scenario):
     return w.context_tokens + 0.5 * (w.output_tokens - 1.0)
 
 
+def _decode_tick_bytes(s: Scenario, batch):
+    """(weights, KV, elementwise) HBM bytes per device of one tick of a decode step at
+    ``batch`` users (``batch / u`` users a tick; see ``decode_step_bytes_at``)."""
+    w = s.workload
+    tick = batch / par.microbatches(s)
+    kv_user = mem.kv_read_bytes_per_user(s, decode_context_tokens(s))
+    weights = mem.weight_bytes_touched_per_device(s, tick)
+    kv = tick / w.dp_attention * kv_user / mem.kv_shards(s) / par.kv_splits(s)
+    return weights, kv, _elementwise_bytes(s, tick / w.dp_attention)
+
+
 def decode_step_bytes_at(s: Scenario, batch):
     """HBM bytes per device of one decode step at ``batch`` users.
 
-    ``weights touched by batch tokens / TP + batch x KV per user at the mean decode context
-    / kv_shards`` (KV is split by head: see ``kvjax.costs.kv_shards``), per pipeline tick
-    with ``batch / u`` users, ``u = microbatches_per_stage x pp`` ticks; a DP rank reads its
-    own ``batch / (u a)`` users' KV, a pipeline stage its layers, a context rank its tokens.
+    ``weights touched by batch tokens / TP + batch x KV read per user at the mean decode
+    context / kv_shards`` (KV is split by head: see ``kvjax.costs.kv_shards``; every
+    attending layer reads its cache: ``kvjax.costs.kv_read_bytes_per_user``), per pipeline
+    tick with ``batch / u`` users, ``u = microbatches_per_stage x pp`` ticks; a DP rank
+    reads its own ``batch / (u a)`` users' KV, a pipeline stage its layers, a context rank
+    its tokens.
     Example (paper: Yi-34B 68e9 B weights, batch 1, T = 4000, 250 out): 68e9 + 245,760 x
     4124.5 = 69.01e9 B.
     """
-    w = s.workload
-    tick = batch / par.microbatches(s)
-    kv_user = mem.kv_bytes_per_token(s) * mem.kv_tokens_kept(s, decode_context_tokens(s))
-    weights = mem.weight_bytes_touched_per_device(s, tick)
-    kv = tick / w.dp_attention * kv_user / mem.kv_shards(s) / par.kv_splits(s)
-    return par.decode_ticks(s) * (weights + kv)
+    weights, kv, elementwise = _decode_tick_bytes(s, batch)
+    return par.decode_ticks(s) * (weights + kv + elementwise)
 
 
 def _decode_keys_and_linear(s: Scenario):
-    m = s.model
-    keys = mem.kv_tokens_kept(s, decode_context_tokens(s))
-    return 2.0 * mem.active_params(s), 4.0 * m.n_layers * m.n_heads * m.head_dim * keys
+    """(GEMM FLOP, attention FLOP) of one decode token: ``2 P_a`` and
+    ``decode_attention_flop`` at the mean decode context."""
+    return 2.0 * mem.active_params(s), att.decode_attention_flop(s, decode_context_tokens(s))
 
 
 def decode_step_flop_at(s: Scenario, batch):
     """FLOP of one decode step at ``batch`` users (all devices).
 
-    ``batch x (2 P_active + 4 L N H S)`` with ``S`` the kept, attended keys.
+    ``batch x (2 P_active + attention)``; plain attention ``4 L N H S`` with ``S`` the kept,
+    attended keys (``kvjax.costs.decode_attention_flop``).
     """
     linear, attention = _decode_keys_and_linear(s)
     return batch * (linear + attention)
 
 
-def decode_step_parts_at(s: Scenario, batch):
-    """(compute_s, memory_s, comm_s) of one decode step at ``batch`` users.
+def decode_step_classes_at(s: Scenario, batch):
+    """``((c, m) gemm, (c, m) attention, (c, m) elementwise)`` of one decode step, s.
 
-    Per tick of ``batch / u`` users: each device computes ``1/(tp a pp)`` of the linear
-    FLOP and ``1/(tp a pp cp)`` of the attention; the communication is the tick's share of
-    the TP all-reduces (of each DP rank's tokens), the MoE all-to-alls (of all of them), one
-    pipeline send and the context ranks' attention merge; ``u`` ticks a step.
+    Per tick of ``batch / u`` users: each device computes ``1/(tp a pp)`` of the GEMM FLOP
+    and ``1/(tp a pp cp)`` of the attention, reads its weights (GEMM), its users' KV
+    (attention) and their activations (elementwise); ``u`` ticks a step.
+    """
+    w = s.workload
+    ticks = par.decode_ticks(s)
+    tick = batch / par.microbatches(s) / (w.dp_attention * w.pp)
+    linear, attention = _decode_keys_and_linear(s)
+    weights, kv, elementwise = _decode_tick_bytes(s, batch)
+    beta = op.device_bytes_per_s(s)
+    f_gemm, f_attention = op.class_flop_per_s(s)
+    gemm = (ticks * (tick * linear / f_gemm), ticks * weights / beta)
+    attention = (ticks * (tick * attention / w.cp / f_attention),
+                 ticks * kv / op.kv_bytes_per_s(s))  # fmt: skip
+    return gemm, attention, (0.0, ticks * elementwise / beta)
+
+
+def decode_step_terms_at(s: Scenario, batch):
+    """``(compute, memory, comm, roof)`` of one decode step at ``batch`` users, s.
+
+    The communication is the tick's share of the TP all-reduces (of each DP rank's tokens),
+    the MoE all-to-alls (of all of them), one pipeline send and the context ranks'
+    attention merge; ``u`` ticks a step.
     """
     w = s.workload
     ticks = par.decode_ticks(s)
     tick = batch / par.microbatches(s)
     rank = tick / w.dp_attention  # tokens of one TP group
-    linear, attention = _decode_keys_and_linear(s)
-    flop = tick * (linear + attention / w.cp) / (w.dp_attention * w.pp)
-    compute = ticks * (flop / _peak_flop_per_s(s))
-    memory = decode_step_bytes_at(s, batch) / _device_bytes_per_s(s)
+    roof, compute, memory = op.roof_s(s, decode_step_classes_at(s, batch))
     comm = (col.tp_comm_s(s, rank) / w.pp + col.moe_comm_s(s, tick) / w.pp
             + col.pipeline_comm_s(s, rank) + col.cp_merge_s(s, rank) / w.pp)  # fmt: skip
-    return compute, memory, ticks * comm
+    return compute, memory, ticks * comm, roof
+
+
+def decode_step_parts_at(s: Scenario, batch):
+    """(compute_s, memory_s, comm_s) of one decode step at ``batch`` users (the class sums;
+    ``decode_step_terms_at`` adds the roofline)."""
+    return decode_step_terms_at(s, batch)[:3]
 
 
 def decode_step_s_at(s: Scenario, batch):
-    """One decode step at ``batch`` users, s: ``phase_time_s`` of its parts (no NaN mask)."""
-    compute, memory, comm = decode_step_parts_at(s, batch)
-    return phase_time_s(compute, memory, comm, s.workload.comm_overlap)
+    """One decode step at ``batch`` users, s: ``combine_s`` of its parts (no NaN mask)."""
+    _, _, comm, roof = decode_step_terms_at(s, batch)
+    return combine_s(roof, comm, s.workload.comm_overlap)
 
 
 def decode_comm_s(s: Scenario):
     """Communication part of a decode step at the workload's batch, s (NaN if it does not
     fit): what DP attention, EP and the links trade against HBM time."""
-    return nan_unless(mem.fits(s), decode_step_parts_at(s, s.workload.batch)[2])
+    return nan_unless(mem.fits(s), decode_step_terms_at(s, s.workload.batch)[2])
 
 
 def decode_step_bytes(s: Scenario):

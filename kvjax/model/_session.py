@@ -59,11 +59,10 @@ def swap_fraction(s: Scenario):
 
 
 def _session_terms(s: Scenario):
-    """The parts of a session computed once: prefill (compute, memory, comm), a decode step
-    at the resident batch ``b`` (compute, memory, comm), and ``b``."""
+    """The parts of a session computed once: prefill (compute, memory, comm, roof), a decode
+    step at the resident batch ``b`` (the same), and ``b``."""
     b = clamp_min(resident_batch(s), 1.0)
-    prefill = (ph.prefill_compute_s(s), ph.prefill_memory_s(s), ph.prefill_comm_s(s))
-    return prefill, ph.decode_step_parts_at(s, b), b
+    return ph.prefill_terms(s), ph.decode_step_terms_at(s, b), b
 
 
 def _session_parts(s: Scenario, terms=None):
@@ -74,9 +73,9 @@ def _session_parts(s: Scenario, terms=None):
     """
     w = s.workload
     pre, dec, b = terms if terms is not None else _session_terms(s)
-    prefill = ph.phase_time_s(*pre, w.comm_overlap) * par.microbatches(s) / par.prefill_ticks(s)
-    prefill = prefill / w.dp_attention
-    decode = w.output_tokens * ph.phase_time_s(*dec, w.comm_overlap) / b
+    prefill = ph.combine_s(pre[3], pre[2], w.comm_overlap) * par.microbatches(s)
+    prefill = prefill / par.prefill_ticks(s) / w.dp_attention
+    decode = w.output_tokens * ph.combine_s(dec[3], dec[2], w.comm_overlap) / b
     switch = swap_fraction(s) * ph.swap_time_s(s) / w.dp_attention
     return prefill, decode, switch
 
@@ -120,7 +119,7 @@ def usd_per_million_output_tokens(s: Scenario):
 # ----------------------------------------------------------------------------- regimes
 
 
-def _phase_regime(s: Scenario, compute, memory, comm):
+def _phase_regime(s: Scenario, compute, memory, comm, roof):
     """0 compute, 1 HBM, or -- when communication outweighs both -- 2 the scale-up link, or 5
     the NIC when the replica spans more than one scale-up domain (its collectives that leave
     the domain -- the MoE all-to-all, pipeline sends, the KV ring, a hierarchical all-reduce
@@ -128,20 +127,19 @@ def _phase_regime(s: Scenario, compute, memory, comm):
     the time)."""
     code = jnp.where(compute >= memory, 0.0, 1.0)
     link = jnp.where(par.spans_domains(s, par.devices_per_replica(s)), 5.0, 2.0)
-    return jnp.where(comm > kink_max(compute, memory), link, code)
+    return jnp.where(comm > roof, link, code)
 
 
 def prefill_regime(s: Scenario):
     """Binding resource of the prefill (codes in ``REGIMES``): FLOP/s, HBM bandwidth, the
     scale-up link, the NIC (5), or 4 when one user's KV does not fit."""
-    code = _phase_regime(s, ph.prefill_compute_s(s), ph.prefill_memory_s(s),
-                         ph.prefill_comm_s(s))  # fmt: skip
+    code = _phase_regime(s, *ph.prefill_terms(s))
     return jnp.where(mem.fits_one(s), code, 4.0)
 
 
 def decode_regime(s: Scenario):
     """Binding resource of a decode step at ``batch`` (4 when the batch does not fit)."""
-    code = _phase_regime(s, *ph.decode_step_parts_at(s, s.workload.batch))
+    code = _phase_regime(s, *ph.decode_step_terms_at(s, s.workload.batch))
     return jnp.where(mem.fits(s), code, 4.0)
 
 

@@ -32,6 +32,14 @@ dense layers of an MoE model   ``n_dense_layers``                          0
 deployment (``_parallel.py``)  ``tp``, ``ep``, ``dp_attention``, ``pp``,   1 each, 0, 1
                                ``microbatches_per_stage``, ``cp``;
                                ``comm_overlap``; ``moe_imbalance``
+embedding table / LM head      ``embedding_params``, ``output_head_params``, 0, 0, 0
+                               ``tied_embeddings``
+MLA value width                ``v_head_dim``                             0 (head_dim)
+sparse attention (DSA, Quest)  ``sparse_topk_tokens``, ``indexer_*``       0 (dense)
+linear-attention / SSM layers  ``linear_layer_fraction``,                 0
+                               ``state_bytes_per_layer``
+operator classes               ``gemm_*``/``attention_*`` efficiency and   1, 0 bits, 1
+                               compute bits; ``operator_overlap``
 ============================  =========================================  ==============
 
 Names, sources and other labels live outside the trees (see ``kvjax.catalog``).
@@ -39,127 +47,9 @@ Names, sources and other labels live outside the trees (see ``kvjax.catalog``).
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, fields
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from ..errors import fail, suggest
+from ._leaves import AT_LEAST_1, FRACTION, NONNEGATIVE, SHARE, Domain, _leaf, _Leaves, _pytree
 
 GROUPS = ("model", "hardware", "workload")
-
-
-@dataclass(frozen=True)
-class Domain:
-    """The valid values of a leaf: an interval, open or closed at each end."""
-
-    lo: float
-    hi: float = math.inf
-    lo_closed: bool = True
-    hi_closed: bool = False
-    nan_ok: bool = False  # NaN allowed (a price that is not public)
-
-    def contains(self, v: float) -> bool:
-        if math.isnan(v):
-            return self.nan_ok
-        lo_ok = v >= self.lo if self.lo_closed else v > self.lo
-        hi_ok = v <= self.hi if self.hi_closed else v < self.hi
-        return math.isfinite(v) and lo_ok and hi_ok
-
-    def mask(self, values: np.ndarray) -> np.ndarray:
-        """Elementwise :meth:`contains` of a float array."""
-        v = np.asarray(values, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            lo_ok = v >= self.lo if self.lo_closed else v > self.lo
-            hi_ok = v <= self.hi if self.hi_closed else v < self.hi
-        return (np.isfinite(v) & lo_ok & hi_ok) | (np.isnan(v) & self.nan_ok)
-
-    def __str__(self) -> str:
-        lo, hi = "[" if self.lo_closed else "(", "]" if self.hi_closed else ")"
-        return f"{lo}{self.lo:g}, {self.hi:g}{hi}"
-
-
-POSITIVE = Domain(0.0, lo_closed=False)
-NONNEGATIVE = Domain(0.0)
-AT_LEAST_1 = Domain(1.0)
-FRACTION = Domain(0.0, 1.0, lo_closed=False, hi_closed=True)  # (0, 1]
-SHARE = Domain(0.0, 1.0, hi_closed=True)  # [0, 1]
-
-
-@dataclass(frozen=True)
-class LeafInfo:
-    """Metadata of one leaf: its symbol, SI units (``"1"`` if none), valid domain, meaning."""
-
-    symbol: str
-    units: str
-    domain: Domain
-    doc: str
-
-
-def _leaf(default=dataclasses.MISSING, *, symbol, doc, units="1", domain=POSITIVE):
-    info = LeafInfo(symbol, units, domain, doc)
-    return dataclasses.field(default=default, metadata={"kvjax": info})
-
-
-def _is_int(v) -> bool:
-    if isinstance(v, bool | np.bool_):
-        return False
-    if isinstance(v, int | np.integer):
-        return True
-    dtype = getattr(v, "dtype", None)
-    return dtype is not None and np.issubdtype(dtype, np.integer)
-
-
-def _as_float(v):
-    """A float leaf from any number; arrays, tracers and sub-trees of floats pass through."""
-    if not _is_int(v):
-        return v
-    if isinstance(v, int | np.integer):
-        return float(v)
-    if isinstance(v, np.ndarray):
-        return v.astype(np.float64)
-    return jnp.asarray(v, dtype=jnp.result_type(float))  # a jax integer array or tracer
-
-
-def _pytree(cls):
-    """Freeze ``cls``, register it as a PyTree of data leaves, document its leaves."""
-    cls = dataclass(frozen=True)(cls)
-    names = [f.name for f in fields(cls)]
-    rows = [
-        f"  {f.name}: {f.metadata['kvjax'].symbol + ', ' if f.metadata['kvjax'].symbol else ''}"
-        f"{f.metadata['kvjax'].doc} [{f.metadata['kvjax'].units}]"
-        for f in fields(cls)
-        if "kvjax" in f.metadata
-    ]
-    if rows:
-        doc = (cls.__doc__ or "").rstrip()
-        cls.__doc__ = doc + "\n\n    Attributes:\n    " + "\n    ".join(rows)
-    return jax.tree_util.register_dataclass(cls, data_fields=names, meta_fields=[])
-
-
-class _Leaves:
-    """Helpers shared by the input trees."""
-
-    def __post_init__(self):
-        for f in fields(self):
-            v = getattr(self, f.name)
-            c = _as_float(v)
-            if c is not v:
-                object.__setattr__(self, f.name, c)
-
-    def replace(self, **changes):
-        """A copy with some leaves changed (a what-if): ``model.replace(n_kv_heads=1.0)``."""
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def leaf_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @_pytree
@@ -211,6 +101,59 @@ class Model(_Leaves):
         0.0, symbol="L_d", doc="layers of an MoE model with a dense FFN, not experts "
         "(DeepSeek-V3: the first 3)", domain=NONNEGATIVE,
     )  # fmt: skip
+    # -- issue 11: what each operator class really does (neutral values: no effect) ------
+    embedding_params: float = _leaf(
+        0.0, symbol="P_in", doc="parameters of the input embedding table, inside "
+        "params_total: a gather of one row per token, not a matmul (0: counted as GEMM "
+        "weights)", domain=NONNEGATIVE,
+    )  # fmt: skip
+    output_head_params: float = _leaf(
+        0.0, symbol="P_out", doc="parameters of an untied output head (LM head), inside "
+        "params_total: runs on decoded tokens and the last prompt token (0: tied, or counted "
+        "as GEMM weights)", domain=NONNEGATIVE,
+    )  # fmt: skip
+    tied_embeddings: float = _leaf(
+        0.0, symbol="t_e", doc="1: the output head is the input table (counted once in "
+        "params_total, read whole by the head); 0: untied", domain=SHARE,
+    )  # fmt: skip
+    v_head_dim: float = _leaf(
+        0.0, symbol="d_v", doc="value head width (0: head_dim); MLA: DeepSeek-V3's "
+        "v_head_dim 128 against head_dim = d_qk = 192", domain=NONNEGATIVE,
+    )  # fmt: skip
+    sparse_topk_tokens: float = _leaf(
+        0.0, symbol="k_s", doc="tokens a query of a full-attention layer reads when attention "
+        "is sparse (DSA top-k 2048, NSA, Quest budget): all tokens stay stored (0: dense)",
+        units="tokens", domain=NONNEGATIVE,
+    )  # fmt: skip
+    indexer_flop_per_key: float = _leaf(
+        0.0, symbol="f_I", doc="FLOP per query-key pair per layer of the sparse selector "
+        "(DSA's lightning indexer: 2 x 64 heads x 128 = 16384)", units="FLOP",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    indexer_bytes_per_token: float = _leaf(
+        0.0, symbol="b_I", doc="bytes per token per layer of the selector's keys, stored and "
+        "read whole each step (DSA: 128 fp8 + a 4 B scale = 132)", units="bytes",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    linear_layer_fraction: float = _leaf(
+        0.0, symbol="f_s", doc="share of layers that are linear-attention / state-space "
+        "layers with a constant-size state instead of a KV cache (Jamba 7/8, Nemotron-H, "
+        "Qwen3-Next 3/4)", domain=SHARE,
+    )  # fmt: skip
+    state_bytes_per_layer: float = _leaf(
+        0.0, symbol="b_s", doc="bytes of one user's recurrent state per linear layer, whatever "
+        "the context (read and written each decode step)", units="bytes", domain=NONNEGATIVE,
+    )  # fmt: skip
+    linear_flop_per_token: float = _leaf(
+        0.0, symbol="f_r", doc="FLOP per token per linear layer of its recurrence, beyond the "
+        "projections counted in params_total (linear in the context)", units="FLOP",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    activation_width: float = _leaf(
+        0.0, symbol="a_w", doc="elements per token of the largest activation a prefill holds "
+        "live (a gated MLP's 2 d_ff; MoE: k x 2 d_ff_expert; 0: activation memory not "
+        "counted)", domain=NONNEGATIVE,
+    )  # fmt: skip
 
 
 @_pytree
@@ -259,6 +202,22 @@ class Hardware(_Leaves):
     alltoall_latency_s: float = _leaf(
         0.0, symbol="alpha_a", doc="base latency of one all-to-all (MoE dispatch or combine)",
         units="s", domain=NONNEGATIVE,
+    )  # fmt: skip
+    bf16_flop_per_s: float = _leaf(
+        0.0, symbol="F_16", doc="dense bf16 peak (0: flop_per_s); used where a class computes "
+        "at 16 bits", units="FLOP/s", domain=NONNEGATIVE,
+    )  # fmt: skip
+    fp8_flop_per_s: float = _leaf(
+        0.0, symbol="F_8", doc="dense fp8 peak (0: none; 8-bit classes fall back to "
+        "int8_flop_per_s, then flop_per_s)", units="FLOP/s", domain=NONNEGATIVE,
+    )  # fmt: skip
+    int8_flop_per_s: float = _leaf(
+        0.0, symbol="F_i8", doc="dense int8 peak, OP/s (0: none); used at 8 bits without fp8 "
+        "(A100: 624e12)", units="FLOP/s", domain=NONNEGATIVE,
+    )  # fmt: skip
+    fp4_flop_per_s: float = _leaf(
+        0.0, symbol="F_4", doc="dense fp4 peak (0: none; 4-bit classes fall back to the 8-bit "
+        "peak)", units="FLOP/s", domain=NONNEGATIVE,
     )  # fmt: skip
 
 
@@ -340,6 +299,72 @@ class Workload(_Leaves):
         1.0, symbol="lambda", doc="all-to-all bytes of the busiest rank / the mean (1: balanced)",
         domain=AT_LEAST_1,
     )  # fmt: skip
+    # -- issue 11: operator classes, precisions, memory (neutral values: no effect) -------
+    gemm_compute_bits: float = _leaf(
+        0.0, symbol="q_G", doc="compute precision of the GEMMs: 16 bf16, 8 fp8 (else int8), "
+        "4 fp4 (0: at flop_per_s, the catalog's --precision)", units="bits",
+        domain=Domain(0.0, 64.0, hi_closed=True),
+    )  # fmt: skip
+    attention_compute_bits: float = _leaf(
+        0.0, symbol="q_A", doc="compute precision of attention (scores, values, indexer), as "
+        "gemm_compute_bits (0: at flop_per_s)", units="bits",
+        domain=Domain(0.0, 64.0, hi_closed=True),
+    )  # fmt: skip
+    gemm_flop_efficiency: float = _leaf(
+        1.0, symbol="eta_G", doc="achieved / peak FLOP/s of the GEMMs, times flop_efficiency",
+        domain=FRACTION,
+    )  # fmt: skip
+    attention_flop_efficiency: float = _leaf(
+        1.0, symbol="eta_A", doc="achieved / peak FLOP/s of attention, times flop_efficiency "
+        "(FlashAttention-3 bf16 on H100: ~0.75)", domain=FRACTION,
+    )  # fmt: skip
+    attention_bandwidth_efficiency: float = _leaf(
+        1.0, symbol="eta_Abeta", doc="achieved / peak HBM bandwidth of the KV-reading "
+        "attention kernels, times bandwidth_efficiency", domain=FRACTION,
+    )  # fmt: skip
+    operator_overlap: float = _leaf(
+        1.0, symbol="o_c", doc="1: one roofline over all operator classes (the paper's); 0: "
+        "each class (GEMM, attention, elementwise) its own roofline, summed; linear between",
+        domain=SHARE,
+    )  # fmt: skip
+    embedding_bytes_per_param: float = _leaf(
+        2.0, symbol="b_e", doc="bytes per parameter of the embedding table and output head "
+        "(bf16 even when the GEMM weights are fp8 or int4)", units="bytes",
+    )  # fmt: skip
+    weight_scale_bytes_per_param: float = _leaf(
+        0.0, symbol="b_g", doc="group-scale bytes per GEMM weight (int4, group 128, fp16 "
+        "scales: 2/128 = 0.0156; MXFP4: 1/32; NVFP4: 1/16)", units="bytes",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    activation_bits: float = _leaf(
+        16.0, symbol="q_a", doc="bits per activation element (collectives, elementwise "
+        "traffic, activation memory)", units="bits",
+        domain=Domain(0.0, 64.0, lo_closed=False, hi_closed=True),
+    )  # fmt: skip
+    elementwise_vectors_per_layer: float = _leaf(
+        0.0, symbol="v_e", doc="D-wide activation vectors each token moves to or from HBM per "
+        "layer in unfused norms, activations and residual adds (0: fused away)",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    prefill_chunk_tokens: float = _leaf(
+        0.0, symbol="c", doc="prompt tokens per prefill chunk: bounds activation memory, "
+        "re-reads the weights T / c times (0: the whole prompt at once)", units="tokens",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    logits_token_share: float = _leaf(
+        0.0, symbol="l", doc="share of the prompt's tokens, beyond the last, whose logits a "
+        "prefill computes (0: the last token only; 1: all, e.g. prompt log-probs); only "
+        "with output_head_params or tied_embeddings", domain=SHARE,
+    )  # fmt: skip
+    hbm_utilization: float = _leaf(
+        1.0, symbol="u_M", doc="share of HBM the engine may use (1: all, the paper's; vLLM's "
+        "gpu_memory_utilization default: 0.9)", domain=FRACTION,
+    )  # fmt: skip
+    capacity_decode_share: float = _leaf(
+        0.0, symbol="c_n", doc="capacity is sized at context T + c_n n / 2 (0: T, the "
+        "paper's; 1: the mean context of a decoding session; 2: its end)",
+        domain=Domain(0.0, 2.0, hi_closed=True),
+    )  # fmt: skip
 
 
 @_pytree
@@ -352,101 +377,3 @@ class Scenario(_Leaves):
 
 
 GROUP_CLASSES = {"model": Model, "hardware": Hardware, "workload": Workload}
-
-
-# ----------------------------------------------------------------------------- leaf paths
-
-
-def leaf_paths() -> tuple[str, ...]:
-    """Every scenario leaf as ``"group.leaf"`` (``"workload.context_tokens"``, ...)."""
-    return _PATHS
-
-
-_PATHS = tuple(f"{g}.{n}" for g, cls in GROUP_CLASSES.items() for n in cls.leaf_names())
-_SHORT = {p.split(".")[1]: p for p in _PATHS}  # leaf names are unique across groups
-_INFO = {
-    f"{g}.{f.name}": f.metadata["kvjax"] for g, cls in GROUP_CLASSES.items() for f in fields(cls)
-}
-_DEFAULTS = {
-    f"{g}.{f.name}": float(f.default)
-    for g, cls in GROUP_CLASSES.items()
-    for f in fields(cls)
-    if f.default is not dataclasses.MISSING
-}
-
-
-def leaf_info(path: str) -> LeafInfo:
-    """The :class:`LeafInfo` of ``"group.leaf"``."""
-    return _INFO[path]
-
-
-def leaf_defaults() -> dict[str, float]:
-    """``{"group.leaf": neutral value}`` of every leaf that has a default."""
-    return dict(_DEFAULTS)
-
-
-def resolve_leaf(name, file=None, entry=None, field=None) -> str:
-    """The canonical ``"group.leaf"`` path of ``name`` (a path, or an unambiguous bare leaf
-    name such as ``"kv_bits"``); anything else raises a one-line ``InputError`` located at
-    ``file``/``entry``/``field`` with the closest names suggested.
-
-    >>> resolve_leaf("kv_bits")
-    'workload.kv_bits'
-    """
-    if isinstance(name, str):
-        if name in _INFO:
-            return name
-        if name in _SHORT:
-            return _SHORT[name]
-        if name in GROUP_CLASSES:
-            raise fail("is a group, not a leaf; name one of its leaves", file, entry, field, name)
-    else:
-        raise fail("must be a leaf name such as 'workload.batch'", file, entry, field, name)
-    choices = _PATHS + tuple(_SHORT)
-    raise fail(f"unknown scenario leaf{suggest(name, choices)}", file, entry, field, name)
-
-
-def resolve_leaves(names, file=None, entry=None, field=None) -> tuple[str, ...]:
-    """:func:`resolve_leaf` of each name (a string or a list); a leaf named twice is refused."""
-    names = (names,) if isinstance(names, str) else tuple(names)
-    out = tuple(resolve_leaf(n, file, entry, field) for n in names)
-    for p in out:
-        if out.count(p) > 1:
-            raise fail("leaf named twice", file, entry, field, p)
-    return out
-
-
-def check_leaf_value(path: str, value, file=None, entry=None, field=None) -> float:
-    """``value`` as a float inside the valid domain of leaf ``path``, else ``InputError``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise fail("must be a number", file, entry, field, value)
-    v = float(value)
-    domain = _INFO[path].domain
-    if not math.isfinite(v) and not (math.isnan(v) and domain.nan_ok):
-        raise fail(f"must be finite (the valid domain of {path} is {domain})", file, entry,
-                   field, value)  # fmt: skip
-    if not domain.contains(v):
-        raise fail(f"outside the valid domain of {path}: {domain}", file, entry, field, value)
-    return v
-
-
-def get_leaf(scenario: Scenario, path: str):
-    """The value of leaf ``"group.leaf"`` of ``scenario``."""
-    group, name = path.split(".")
-    return getattr(getattr(scenario, group), name)
-
-
-def replace_leaf(scenario: Scenario, path: str, value) -> Scenario:
-    """A copy of ``scenario`` with the leaf at ``"group.leaf"`` set to ``value``."""
-    group, name = path.split(".")
-    sub = getattr(scenario, group).replace(**{name: value})
-    return scenario.replace(**{group: sub})
-
-
-def scenario_from_leaves(values: dict) -> Scenario:
-    """The ``Scenario`` of a flat ``{"group.leaf": value}`` dict naming every leaf."""
-    groups = {
-        g: cls(**{n: values[f"{g}.{n}"] for n in cls.leaf_names()})
-        for g, cls in GROUP_CLASSES.items()
-    }
-    return Scenario(**groups)

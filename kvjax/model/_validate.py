@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._types import leaf_defaults
+from ._paths import leaf_defaults
 
 
 @dataclass(frozen=True)
