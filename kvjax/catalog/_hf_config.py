@@ -25,7 +25,21 @@ Conventions (the same as ``kvjax/catalog/data/models.toml``):
   ``n_dense_layers`` = the layers of an MoE model with a dense MLP (DeepSeek's
   ``first_k_dense_replace``, Qwen-MoE's ``mlp_only_layers`` / ``decoder_sparse_step``).
 * ``allreduces_per_layer`` = 1 for parallel blocks (``parallel_attn`` or
-  ``use_parallel_residual`` true in the config, or a Cohere model), else 2.
+  ``use_parallel_residual`` true in the config, or a Cohere model) and for Nemotron-H (each
+  layer is one block), else 2.
+* Tables: ``embedding_params = vocab x hidden``; ``output_head_params`` the same when untied,
+  else 0 with ``tied_embeddings = 1``.  ``activation_width``: ``2 F`` for a gated dense MLP,
+  ``(k + shared) 2 F_expert`` for MoE, the larger where both occur (``F`` for Nemotron-H's
+  squared-ReLU MLP).
+* Issue-11 families: Qwen3 / Qwen3-MoE as Qwen2 without q/k/v biases and without a shared
+  expert; Llama 4 from ``text_config`` (MoE every ``interleave_moe_layer_step``-th layer
+  with one shared expert, dense width ``intermediate_size_mlp``, ``attention_chunk_size`` as
+  the window of the RoPE layers, 3 of 4); gpt-oss with attention and expert biases and one
+  sink logit per head; Kimi K2 and DeepSeek-V3.2 as MLA (V3.2 adds its indexer:
+  ``sparse_topk_tokens = index_topk``, ``indexer_flop_per_key = 2 x index_n_heads x
+  index_head_dim``, ``indexer_bytes_per_token`` = fp8 key + fp32 scale); the linear-layer
+  share, state bytes (bf16) and recurrence FLOP of Qwen3-Next's Gated DeltaNet and
+  Nemotron-H's Mamba-2 layers (``kvjax/catalog/_hf_layers.py``).
 """
 
 from __future__ import annotations
