@@ -19,7 +19,7 @@ Tolerances: "exact" numbers are integers the formula must reproduce (rel 1e-12 i
 regression pins of derived values use rel 1e-3 (the docs print 3-4 significant digits);
 comparisons with a published, rounded figure state their own tolerance.
 
-Run: /work/venv/bin/pytest tests/test_golden.py
+Run: python -m pytest tests/test_golden.py
 """
 
 from __future__ import annotations

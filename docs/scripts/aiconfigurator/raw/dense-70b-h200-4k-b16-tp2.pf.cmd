@@ -1,0 +1,1 @@
+aiconfigurator cli estimate --model-path meta-llama/Meta-Llama-3.1-70B --system h200_sxm --backend trtllm --estimate-mode static --database-mode SOL --gemm-quant-mode bfloat16 --kvcache-quant-mode bfloat16 --fmha-quant-mode bfloat16 --isl 4096 --osl 2 --batch-size 1 --tp-size 2  --detail all

@@ -1,0 +1,1 @@
+aiconfigurator cli estimate --model-path meta-llama/Meta-Llama-3.1-8B --system h100_sxm --backend trtllm --estimate-mode static --database-mode SOL --gemm-quant-mode fp8 --kvcache-quant-mode bfloat16 --fmha-quant-mode bfloat16 --isl 32768 --osl 2 --batch-size 1 --tp-size 1  --detail all

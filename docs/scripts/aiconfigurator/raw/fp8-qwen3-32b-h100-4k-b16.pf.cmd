@@ -1,0 +1,1 @@
+aiconfigurator cli estimate --model-path Qwen/Qwen3-32B --system h100_sxm --backend trtllm --estimate-mode static --database-mode SOL --gemm-quant-mode fp8 --kvcache-quant-mode bfloat16 --fmha-quant-mode bfloat16 --isl 4096 --osl 2 --batch-size 1 --tp-size 1  --detail all

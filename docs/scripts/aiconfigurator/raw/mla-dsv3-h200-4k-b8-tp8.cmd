@@ -1,0 +1,1 @@
+aiconfigurator cli estimate --model-path deepseek-ai/DeepSeek-V3 --system h200_sxm --backend trtllm --estimate-mode static --database-mode SOL --gemm-quant-mode fp8_block --kvcache-quant-mode bfloat16 --fmha-quant-mode bfloat16 --isl 4096 --osl 2 --batch-size 8 --tp-size 8 --moe-quant-mode fp8_block --moe-tp-size 8 --moe-ep-size 1 --detail all

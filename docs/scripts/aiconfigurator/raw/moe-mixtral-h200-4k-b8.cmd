@@ -1,0 +1,1 @@
+aiconfigurator cli estimate --model-path models/Mixtral-8x7B-v0.1 --system h200_sxm --backend trtllm --estimate-mode static --database-mode SOL --gemm-quant-mode bfloat16 --kvcache-quant-mode bfloat16 --fmha-quant-mode bfloat16 --isl 4096 --osl 2 --batch-size 8 --tp-size 1 --moe-tp-size 1 --moe-ep-size 1 --detail all

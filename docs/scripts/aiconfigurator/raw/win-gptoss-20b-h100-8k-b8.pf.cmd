@@ -1,0 +1,1 @@
+aiconfigurator cli estimate --model-path openai/gpt-oss-20b --system h100_sxm --backend trtllm --estimate-mode static --database-mode SOL --gemm-quant-mode bfloat16 --kvcache-quant-mode bfloat16 --fmha-quant-mode bfloat16 --isl 8192 --osl 2 --batch-size 1 --tp-size 1 --moe-tp-size 1 --moe-ep-size 1 --detail all
