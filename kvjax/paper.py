@@ -10,6 +10,8 @@ Conventions (stated in the printed table and in ``docs/cost-model.md``):
   one-shot kernels entered the catalog: ``allreduce_latency_s`` at its "no such kernel"
   default), so the table stays the paper's.
 - KV and weights in bf16; efficiency 1 (theoretical peak, as the paper); 250 output tokens.
+- All of HBM for weights and KV: ``hbm_utilization = 1``, ``hbm_reserve_bytes = 0`` (the
+  defaults hold back an engine's reserve, vLLM's 0.9 and 1.79 GiB).
 - Prefill attention under four conventions: none (the linear ``2 P T`` term alone), QK^T
   only under the causal mask (mask fraction 0.25), causal QK^T + AV (0.5), non-causal (1.0).
 """
@@ -53,7 +55,8 @@ def paper_scenario(context_tokens: float, **workload) -> Scenario:
     hardware = catalog.load_hardware("a100-80gb-sxm").replace(
         allreduce_latency_s=leaf_defaults()["hardware.allreduce_latency_s"]
     )
-    w = Workload(context_tokens=float(context_tokens), output_tokens=OUTPUT_TOKENS, **workload)
+    conventions = {"hbm_utilization": 1.0, "hbm_reserve_bytes": 0.0} | workload
+    w = Workload(context_tokens=float(context_tokens), output_tokens=OUTPUT_TOKENS, **conventions)
     return Scenario(model, hardware, w)
 
 
@@ -185,15 +188,16 @@ def render(rows: list[Row], markdown: bool = False) -> str:
 
 CONVENTIONS = """\
 Yi-34B (catalog architecture: L=60, K=8 KV heads, H=128; the paper's round 34e9 parameters,
-68 GB of bf16 weights) on one A100-80GB SXM (312e12 FLOP/s dense bf16, 2.039e12 B/s HBM,
-80 GiB, PCIe 4.0 x16 at 32e9 B/s each way, catalog price). bf16 KV, batch 1, 250 output
-tokens, peak efficiency. Cells: kvjax (paper's figure). "no fit": the weights plus one
-user's KV exceed HBM, so latencies are NaN. Prefill rows are the FLOP-bound time, shown even
-where the KV does not fit. The paper's prefill figures lie between the linear-only and the
-causal convention, and match the QK^T-only causal convention (Kaplan et al.'s
-2 n_layer n_ctx d_attn per token, averaged over the causal mask) to 0.4% at 4K and 1.7% at
-50K. The last block serves as many users as fit at the smallest TP degree (the paper's
-concurrent framework): long context costs most through lost concurrency."""
+68 GB of bf16 weights) on one A100-80GB SXM (312e12 FLOP/s dense bf16, 2.039e12 B/s HBM, 80
+GiB, PCIe 4.0 x16 at 32e9 B/s each way, catalog price). bf16 KV, batch 1, 250 output tokens,
+peak efficiency, all of HBM for weights and KV (no engine reserve). Cells: kvjax (paper's
+figure). "no fit": the weights plus one user's KV exceed HBM, so latencies are NaN. Prefill
+rows are the FLOP-bound time, shown even where the KV does not fit. The paper's prefill
+figures lie between the linear-only and the causal convention, and match the QK^T-only
+causal convention (Kaplan et al.'s 2 n_layer n_ctx d_attn per token, averaged over the
+causal mask) to 0.4% at 4K and 1.7% at 50K. The last block serves as many users as fit at
+the smallest TP degree (the paper's concurrent framework): long context costs most through
+lost concurrency."""
 
 
 def report(markdown: bool = False) -> str:

@@ -104,6 +104,12 @@ SPEC_CASES = [
                "bandwidth_efficiency"),
     _spec_case("reserve-neg", _fixed("workload.hbm_reserve_bytes = -1\n"), "hbm_reserve_bytes"),
     _spec_case("out-tokens-0", _fixed("workload.output_tokens = 0\n"), "output_tokens"),
+    _spec_case("util-0", _fixed("workload.hbm_utilization = 0\n"), "hbm_utilization"),
+    _spec_case("linear-2", _fixed('"model.linear_layer_fraction" = 2\n'),
+               "linear_layer_fraction", "[0, 1]"),
+    _spec_case("topk-neg", _fixed('"model.sparse_topk_tokens" = -1\n'), "sparse_topk_tokens"),
+    _spec_case("tied-2", _fixed('"model.tied_embeddings" = 2\n'), "tied_embeddings"),
+    _spec_case("fp4-neg", _fixed('"hardware.fp4_flop_per_s" = -1\n'), "fp4_flop_per_s"),
     _spec_case("mask-0", _fixed("workload.attention_mask_fraction = 0\n"),
                "attention_mask_fraction"),
     _spec_case("inf", _fixed("workload.batch = inf\n"), "workload.batch", "finite"),
@@ -170,6 +176,19 @@ _FLAG_BAD = [
     ("--hbm-reserve-bytes", "-1", "hbm_reserve"), ("--attention-mask-fraction", "0", "mask"),
     ("--context", "0", "context_tokens"), ("--context", "nan", "finite"),
     ("--context", "inf", "finite"), ("--batch", "x", "invalid float value"),
+    # issue 11's leaves
+    ("--hbm-utilization", "0", "hbm_utilization"), ("--hbm-utilization", "1.5", "(0, 1]"),
+    ("--capacity-decode-share", "3", "capacity_decode_share"),
+    ("--operator-overlap", "2", "operator_overlap"),
+    ("--prefill-chunk-tokens", "-1", "prefill_chunk_tokens"),
+    ("--logits-token-share", "2", "logits_token_share"),
+    ("--gemm-flop-efficiency", "0", "gemm_flop_efficiency"),
+    ("--attention-bandwidth-efficiency", "1.5", "attention_bandwidth_efficiency"),
+    ("--gemm-compute-bits", "128", "gemm_compute_bits"),
+    ("--activation-bits", "0", "activation_bits"),
+    ("--embedding-bytes-per-param", "0", "embedding_bytes_per_param"),
+    ("--weight-scale-bytes-per-param", "-1", "weight_scale_bytes_per_param"),
+    ("--elementwise-vectors-per-layer", "-1", "elementwise_vectors_per_layer"),
 ]  # fmt: skip
 FLAG_CASES = [
     Case(f"{cmd[0]}{flag}={value}", [*cmd, flag, value], (flag.lstrip("-")[:7], want))

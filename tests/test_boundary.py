@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import A100_80GB, H100_SXM, YI_34B
+from conftest import A100_80GB, H100_SXM, YI_34B, paper_workload
 
 import kvjax.analysis  # noqa: F401 - registers ds.kv
 from kvjax import costs as mem
@@ -34,7 +34,7 @@ def test_decode_compute_bound_batch_matches_the_closed_form():
     with jax.enable_x64(True):
         for key, hw in (("a100", A100_80GB), ("h100", H100_SXM)):
             out = find_boundary(
-                YI_34B, hw, Workload(context_tokens=contexts), "workload.batch",
+                YI_34B, hw, paper_workload(context_tokens=contexts), "workload.batch",
                 "decode_compute_bound", np.geomspace(1, 4096, 25),
             )  # fmt: skip
             expect = HAND_BATCH[key]
@@ -43,7 +43,7 @@ def test_decode_compute_bound_batch_matches_the_closed_form():
             assert np.all(out["iterations"] <= 8)
             # the condition holds at the answer: compute time = memory time
             for c, b in zip(contexts, np.asarray(out["value"])):
-                s = Scenario(YI_34B, hw, Workload(context_tokens=c, batch=b))
+                s = Scenario(YI_34B, hw, paper_workload(context_tokens=c, batch=b))
                 compute, memory, _ = ph.decode_step_parts_at(s, b)
                 assert float(compute) == pytest.approx(float(memory), rel=1e-5)
 
@@ -61,11 +61,11 @@ def test_decode_compute_bound_batch_matches_the_closed_form():
 def test_boundary_points_satisfy_their_condition(condition, target, check):
     with jax.enable_x64(True):
         grid = np.geomspace(10, 1e6, 11)
-        out = find_boundary(YI_34B, A100_80GB, Workload(context_tokens=1.0), "context_tokens",
+        out = find_boundary(YI_34B, A100_80GB, paper_workload(context_tokens=1.0), "context_tokens",
                             condition, grid, target=target)  # fmt: skip
         assert bool(out["found"]) and bool(out["converged"])
         assert int(out["iterations"]) <= 8
-        s = Scenario(YI_34B, A100_80GB, Workload(context_tokens=float(out["value"])))
+        s = Scenario(YI_34B, A100_80GB, paper_workload(context_tokens=float(out["value"])))
         assert abs(check(s)) <= 1e-5
         assert abs(float(check_condition(s, condition, target))) <= 1e-5
 
@@ -74,14 +74,14 @@ def test_fits_one_is_the_paper_capacity_limit():
     # [a100] 80 GiB = 85,899,345,920 B minus the paper's 68e9 B of weights = 17,899,345,920 B;
     # / 245,760 B per token (the paper) = 72,832.625 tokens for one user of Yi-34B
     with jax.enable_x64(True):
-        out = find_boundary(YI_34B, A100_80GB, Workload(context_tokens=1.0), "context_tokens",
+        out = find_boundary(YI_34B, A100_80GB, paper_workload(context_tokens=1.0), "context_tokens",
                             "fits_one", np.geomspace(1e3, 1e6, 7))  # fmt: skip
     expect = 72_832.625
     assert float(out["value"]) == pytest.approx(expect, rel=1e-6)
 
 
 def test_no_sign_change_gives_not_found_not_nan_garbage():
-    out = find_boundary(YI_34B, A100_80GB, Workload(context_tokens=1e6), "workload.batch",
+    out = find_boundary(YI_34B, A100_80GB, paper_workload(context_tokens=1e6), "workload.batch",
                         "decode_compute_bound", np.geomspace(1, 64, 7))  # fmt: skip
     assert not bool(out["found"]) and np.isnan(float(out["value"]))
 
@@ -91,13 +91,13 @@ def test_vmapped_over_other_dims_is_a_python_loop():
     bws = np.array([[1.5e12, 2.039e12, 2.5e12]])
     hw = A100_80GB.replace(hbm_bytes_per_s=bws)
     grid = np.geomspace(1, 4096, 13)
-    out = find_boundary(YI_34B, hw, Workload(context_tokens=contexts), "batch",
+    out = find_boundary(YI_34B, hw, paper_workload(context_tokens=contexts), "batch",
                         "decode_compute_bound", grid)  # fmt: skip
     assert out["value"].shape == (2, 3)
     for i in range(2):
         for j in range(3):
             one = find_boundary(YI_34B, A100_80GB.replace(hbm_bytes_per_s=bws[0, j]),
-                                Workload(context_tokens=contexts[i, 0]), "batch",
+                                paper_workload(context_tokens=contexts[i, 0]), "batch",
                                 "decode_compute_bound", grid)  # fmt: skip
             assert float(out["value"][i, j]) == pytest.approx(
                 float(one["value"]), rel=1e-5, nan_ok=True
@@ -152,6 +152,7 @@ def test_store_boundary_rebuilds_scenarios_from_coords_and_spec():
             if not bool(out["found"].sel(model=m, context=c)):
                 assert np.isnan(b)  # no crossing within the grid
                 continue
+            # the store was swept with the defaults (the engine's HBM reserve)
             s = Scenario(model, hw, Workload(context_tokens=c, batch=b, output_tokens=250.0))
             compute, memory, _ = ph.decode_step_parts_at(s, b)
             assert float(compute) == pytest.approx(float(memory), rel=1e-5)
@@ -177,11 +178,11 @@ def test_bad_store_requests_raise_input_errors(args, message):
 
 def test_bad_axis_and_grid():
     with pytest.raises(InputError, match="unknown scenario leaf"):
-        find_boundary(YI_34B, A100_80GB, Workload(1.0), "workload.batches", "fits", [1, 2])
+        find_boundary(YI_34B, A100_80GB, paper_workload(1.0), "workload.batches", "fits", [1, 2])
     with pytest.raises(InputError, match="increasing"):
-        find_boundary(YI_34B, A100_80GB, Workload(1.0), "batch", "fits", [2, 1])
+        find_boundary(YI_34B, A100_80GB, paper_workload(1.0), "batch", "fits", [2, 1])
     with pytest.raises(InputError, match="not a float metric"):
-        find_boundary(YI_34B, A100_80GB, Workload(1.0), "batch", "decode_regime", [1, 2], 1.0)
+        find_boundary(YI_34B, A100_80GB, paper_workload(1.0), "batch", "decode_regime", [1, 2], 1.0)
 
 
 def test_store_without_spec_is_an_input_error():
@@ -192,7 +193,7 @@ def test_store_without_spec_is_an_input_error():
 
 
 def test_replace_leaf_roundtrip_for_axis():  # the axis leaf is what moves
-    s = replace_leaf(Scenario(YI_34B, A100_80GB, Workload(1.0)), "workload.batch", 3.0)
+    s = replace_leaf(Scenario(YI_34B, A100_80GB, paper_workload(1.0)), "workload.batch", 3.0)
     assert float(s.workload.batch) == 3.0
 
 

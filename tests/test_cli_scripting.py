@@ -106,7 +106,7 @@ def test_eval_json_schema(capsys):
 
 
 def test_grad_solve_list_json(capsys):
-    rc, out, _ = run(capsys, ["grad", *EVAL, "--context", "5k", "--batch", "8", "--json",
+    rc, out, _ = run(capsys, ["grad", *EVAL, "--context", "5k", "--batch", "4", "--json",
                               "--metrics", "decode_step_s"])  # fmt: skip
     doc = json.loads(out)
     assert rc == 0 and doc["infeasible"] is None

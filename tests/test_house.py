@@ -95,7 +95,8 @@ def test_integer_leaves_become_floats_and_jit_agrees(hbm):
     """An 80 GiB integer leaf overflows int32 under jit (concurrency 0.0 before the fix).
 
     Expected: the paper's (85.9e9 - 68e9) / 0.983e9 = 18.21 users at 4K (40 GiB: no user)."""
-    s = Scenario(YI_34B, _a100(hbm_bytes=hbm), Workload(context_tokens=np.int64(4000)))
+    w = Workload(context_tokens=np.int64(4000), hbm_utilization=1, hbm_reserve_bytes=0)
+    s = Scenario(YI_34B, _a100(hbm_bytes=hbm), w)
     assert np.issubdtype(np.asarray(s.hardware.hbm_bytes).dtype, np.floating)
     assert isinstance(s.workload.context_tokens, float)
     eager = np.asarray(costs.concurrency(s))

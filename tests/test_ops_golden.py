@@ -19,6 +19,9 @@ Sources:
   [a100] [h100] NVIDIA datasheets (tests/conftest.py); A100 int8 624 TOPS dense; H100 fp8
            1,979 TFLOP/s dense.
   [vllm]   vLLM EngineArgs: gpu_memory_utilization defaults to 0.9.
+  [vllm-10511] vLLM PR 10511's memory-profiling log (https://github.com/vllm-project/vllm/
+           pull/10511): Llama-3-8B, TP 1, H100 (torch sees 79.22 GiB), utilization 0.90:
+           71.29 GiB = weights 14.96 + non_torch_memory 1.79 + activation peak 1.26 + KV 53.29.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pytest
 from conftest import A100_80GB, DEEPSEEK_V3, GEMMA_2_9B, H100_SXM, YI_34B, scenario
 
 from kvjax import costs as c
-from kvjax.model import Model, evaluate
+from kvjax.model import Model, Scenario, Workload, evaluate
 
 f = float
 TABLE = 128256 * 4096  # [llama8] vocab x hidden = 525,336,576 parameters per table
@@ -215,3 +218,22 @@ def test_solve_shrinks_a_sparse_top_k_until_1m_decodes_like_4k():
         sol = solve(target, reference, "sparse_topk_tokens", "decode_step_s")
     assert sol.status == "ok"
     assert sol.values["model.sparse_topk_tokens"] == approx(4124.5, 1e-6)
+
+
+def test_default_hbm_reserve_is_vllms():
+    # [vllm-10511] with kvjax's defaults (u_M = 0.9, R = 1.79 GiB) on the same 79.22 GiB:
+    # free = 0.9 x 79.22 - 1.79 - 14.96 = 54.55 GiB = vLLM's KV 53.29 + its activation peak
+    # 1.26 (kvjax charges activations only through activation_width, zero here). The log
+    # rounds to 0.01 GiB, so the match is to 0.02 GiB.
+    gib = 2**30
+    h = H100_SXM.replace(hbm_bytes=79.22 * gib)
+    llama = LLAMA_8B.replace(activation_width=0.0)
+    s = Scenario(llama, h, Workload(context_tokens=4000.0))
+    assert f(c.free_hbm_bytes_per_device(s)) == pytest.approx((53.29 + 1.26) * gib,
+                                                              abs=0.02 * gib)  # fmt: skip
+    # the paper's convention is still reachable: all of HBM, no reserve
+    p = Scenario(llama, h, Workload(context_tokens=4000.0, hbm_utilization=1.0,
+                                    hbm_reserve_bytes=0.0))  # fmt: skip
+    assert f(c.free_hbm_bytes_per_device(p)) == approx(79.22 * gib - 16.06e9)
+    # and the 4K concurrency drops by the reserve: (54.55 GiB) / (131,072 B x 4000)
+    assert f(c.concurrency(s)) == pytest.approx(54.55 * gib / (131_072 * 4000), rel=4e-4)

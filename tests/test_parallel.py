@@ -65,7 +65,8 @@ def f(x):
 def ds_decode(batch=12686.0, **kw):
     """[day6] decode: EP144 / DP144 on 18 nodes of 8 H800, fp8 weights, KV length 4,989."""
     w = dict(context_tokens=4989.0, output_tokens=1.0, batch=batch, ep=144.0,
-             dp_attention=144.0, weight_bytes_per_param=1.0)  # fmt: skip
+             dp_attention=144.0, weight_bytes_per_param=1.0,
+             hbm_utilization=1.0, hbm_reserve_bytes=0.0)  # fmt: skip  # worked: all of HBM
     w.update(kw)
     return Scenario(DSV3, H800, Workload(**w))
 
@@ -160,10 +161,17 @@ def test_deepseek_v3_weights_and_capacity_under_dp_attention():
     assert f(c.concurrency(s)) == pytest.approx(144 * free / (4989 * 70272), rel=1e-12)
     # the same node at TP 8 (the old only option): the latent is on every rank
     tp8 = Scenario(DSV3, H800, Workload(context_tokens=4989.0, output_tokens=1.0, tp=8.0,
-                                        weight_bytes_per_param=1.0))  # fmt: skip
+                                        weight_bytes_per_param=1.0, hbm_utilization=1.0,
+                                        hbm_reserve_bytes=0.0))  # fmt: skip
     assert f(c.concurrency(tp8)) == pytest.approx((80 * 2**30 - 671e9 / 8) / (4989 * 70272),
                                                   rel=1e-12)  # 5.7 users per node
     assert f(c.concurrency(tp8)) < 6 < 26000 < f(c.concurrency(s)) / 18 * 18
+    # with an engine's reserve (the defaults: 0.9 of HBM less 1.79 GiB) the node still holds
+    # DeepSeek's published batch: 144 x (0.9 x 80 GiB - 1.79 GiB - 21.63 GB) / (4989 x 70,272)
+    engine = ds_decode(hbm_utilization=0.9, hbm_reserve_bytes=1.79 * 2**30)
+    free = 0.9 * 80 * 2**30 - 1.79 * 2**30 - (671e9 - routed + routed / 144)
+    assert f(c.concurrency(engine)) == pytest.approx(144 * free / (4989 * 70272), rel=1e-12)
+    assert 12686 < f(c.concurrency(engine)) < 22100
 
 
 def test_expert_all_to_all_worked_example():

@@ -6,15 +6,15 @@ import math
 
 import jax
 import pytest
-from conftest import A100_80GB, YI_34B
+from conftest import A100_80GB, YI_34B, paper_workload
 
 from kvjax.analysis import KV_AXES, make_path, solve
 from kvjax.errors import InputError
-from kvjax.model import METRICS, Scenario, Workload, get_leaf, replace_leaf
+from kvjax.model import METRICS, Scenario, get_leaf, replace_leaf
 
 
 def _pair(context, reference=4000.0, **workload):
-    t = Scenario(YI_34B, A100_80GB, Workload(context_tokens=context, **workload))
+    t = Scenario(YI_34B, A100_80GB, paper_workload(context_tokens=context, **workload))
     return t, replace_leaf(t, "workload.context_tokens", reference)
 
 
@@ -85,9 +85,9 @@ def test_hardware_bandwidth_for_decode_latency():
 def test_fits_binding_when_the_metric_is_already_better():
     # the reference swaps over a 1 GB/s link: once one 100K user fits on the A100 (KV about
     # 17.9 GB), its swap over 32 GB/s is already faster, so fitting is what binds
-    target = Scenario(YI_34B, A100_80GB, Workload(context_tokens=100_000.0))
+    target = Scenario(YI_34B, A100_80GB, paper_workload(context_tokens=100_000.0))
     slow = A100_80GB.replace(host_link_bytes_per_s=1e9)
-    ref = Scenario(YI_34B, slow, Workload(context_tokens=4000.0))
+    ref = Scenario(YI_34B, slow, paper_workload(context_tokens=4000.0))
     sol = solve(target, ref, "kv_bits", "context_switch_s")
     assert sol.status == "ok" and sol.binding == "fits"
     s = replace_leaf(target, "workload.kv_bits", sol.values["workload.kv_bits"])

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 BASE = ["--model", "llama-3.1-8b", "--hardware", "b200", "--context", "1M",
-        "--prefill-chunk-tokens", "8192"]
+        "--prefill-chunk-tokens", "8192", "--hbm-utilization", "1", "--hbm-reserve-bytes", "0"]
 DESIGNS = [
     ("GQA baseline (K = 8)", []),
     ("GQA baseline, prefill unchunked", ["--prefill-chunk-tokens", "0"]),

@@ -18,14 +18,21 @@ def _infeasible_line(s, r) -> str | None:
 
     weights = float(costs.weight_bytes_per_device(s)) / GiB
     kv = float(costs.kv_bytes_per_user(s)) / GiB / float(s.workload.tp)
+    w = s.workload
     hbm = float(s.hardware.hbm_bytes) / GiB
+    usable = float(w.hbm_utilization) * hbm - float(w.hbm_reserve_bytes) / GiB
+    if usable != hbm:  # the engine's share and reserve (the defaults: vLLM's 0.9, 1.79 GiB)
+        hbm_text = f"usable HBM {usable:.3g} GiB ({float(w.hbm_utilization):g} x {hbm:.3g} GiB"
+        hbm_text += f" - {float(w.hbm_reserve_bytes) / GiB:.3g} GiB reserve)"
+    else:
+        hbm_text = f"HBM {hbm:.3g} GiB"
     what = (
         "one user's KV cache does not fit" if conc < 1 else f"the batch of {batch:g} does not fit"
     )
     return (
         f"infeasible: {what} in HBM (capacity constraint): concurrency = {conc:.3g} < "
         f"{max(1.0, batch) if conc < 1 else batch:g}; per device: weights {weights:.3g} GiB + "
-        f"KV {kv:.3g} GiB per user vs HBM {hbm:.3g} GiB"
+        f"KV {kv:.3g} GiB per user vs {hbm_text}"
     )
 
 

@@ -9,12 +9,19 @@ make grids.  Symbols follow ``docs/notation.md``.  The paper's running example (
 ...            params_total=34e9)             # the paper's Yi-34B (its round 34e9)
 >>> a100 = Hardware(flop_per_s=312e12, hbm_bytes=80 * 2**30, hbm_bytes_per_s=2.039e12,
 ...                 host_link_bytes_per_s=32e9, scaleup_bytes_per_s=300e9)  # datasheet
->>> s = Scenario(yi, a100, Workload(context_tokens=4000.0))
+>>> paper = dict(hbm_utilization=1.0, hbm_reserve_bytes=0.0)  # all of HBM, as the paper
+>>> s = Scenario(yi, a100, Workload(context_tokens=4000.0, **paper))
 >>> int(kv_bytes_per_token(s)), round(float(kv_bytes_per_user(s)) / 2**30, 4)
 (245760, 0.9155)
 >>> round(float(concurrency(s)), 2), round(float(concurrency(s.replace(
-...     workload=Workload(context_tokens=50_000.0)))), 2)
+...     workload=Workload(context_tokens=50_000.0, **paper)))), 2)
 (18.21, 1.46)
+
+An engine holds HBM back (the defaults: vLLM's 0.9 of it, less 1.79 GiB of CUDA context and
+workspaces), and a model whose weights nearly fill the device loses most of its users:
+
+>>> round(float(concurrency(s.replace(workload=Workload(context_tokens=4000.0)))), 2)
+7.51
 """
 
 from __future__ import annotations

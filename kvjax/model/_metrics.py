@@ -18,7 +18,8 @@ metric comes out over exactly the axes it depends on) and lets ``jax.vmap`` batc
 ...            params_total=34e9)
 >>> a100 = Hardware(flop_per_s=312e12, hbm_bytes=80 * 2**30, hbm_bytes_per_s=2.039e12,
 ...                 host_link_bytes_per_s=32e9, scaleup_bytes_per_s=300e9)
->>> r = evaluate(Scenario(yi, a100, Workload(context_tokens=4000.0)))
+>>> paper = dict(hbm_utilization=1.0, hbm_reserve_bytes=0.0)  # all of HBM, as the paper
+>>> r = evaluate(Scenario(yi, a100, Workload(context_tokens=4000.0, **paper)))
 >>> int(r["kv_bytes_per_token"]), round(float(r["concurrency"]), 2)
 (245760, 18.21)
 """

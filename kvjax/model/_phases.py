@@ -14,10 +14,11 @@ running example (Yao Fu, arXiv 2405.08944: prefill 0.89 s, decode of 250 tokens 
 ...            params_total=34e9)             # the paper's Yi-34B (its round 34e9)
 >>> a100 = Hardware(flop_per_s=312e12, hbm_bytes=80 * 2**30, hbm_bytes_per_s=2.039e12,
 ...                 host_link_bytes_per_s=32e9, scaleup_bytes_per_s=300e9)  # datasheet
->>> s = Scenario(yi, a100, Workload(context_tokens=4000.0))
+>>> paper = dict(hbm_utilization=1.0, hbm_reserve_bytes=0.0)  # all of HBM, as the paper
+>>> s = Scenario(yi, a100, Workload(context_tokens=4000.0, **paper))
 >>> round(float(prefill_s(s)), 3), round(float(decode_s(s)), 2)
 (0.916, 8.46)
->>> round(float(decode_s(s.replace(workload=Workload(context_tokens=50_000.0)))), 2)
+>>> round(float(decode_s(s.replace(workload=Workload(context_tokens=50_000.0, **paper)))), 2)
 9.85
 """
 

@@ -19,11 +19,12 @@ that fit decoding together:
 ...            params_total=34e9)             # the paper's Yi-34B (its round 34e9)
 >>> a100 = Hardware(flop_per_s=312e12, hbm_bytes=80 * 2**30, hbm_bytes_per_s=2.039e12,
 ...                 host_link_bytes_per_s=32e9, scaleup_bytes_per_s=300e9)  # datasheet
->>> s = Scenario(yi, a100, Workload(context_tokens=4000.0))
+>>> paper = dict(hbm_utilization=1.0, hbm_reserve_bytes=0.0)  # all of HBM, as the paper
+>>> s = Scenario(yi, a100, Workload(context_tokens=4000.0, **paper))
 >>> round(float(session_wall_s(s)), 2)
 9.38
 >>> round(float(session_wall_s(s.replace(workload=Workload(context_tokens=4000.0,
-...                                                        batch=18.0)))), 3)
+...                                                        batch=18.0, **paper)))), 3)
 1.503
 """
 

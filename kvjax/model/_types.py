@@ -51,6 +51,16 @@ from ._leaves import AT_LEAST_1, FRACTION, NONNEGATIVE, SHARE, Domain, _leaf, _L
 
 GROUPS = ("model", "hardware", "workload")
 
+# The HBM a serving engine keeps for itself, by default (issue 11; 0 and 1 are the paper's).
+# vLLM's `gpu_memory_utilization` defaults to 0.9 of the device
+# (https://docs.vllm.ai/en/latest/configuration/engine_args.html), and inside that budget its
+# profiler charges the non-torch memory (CUDA context, cuBLAS and NCCL workspaces) before KV:
+# 1.79 GiB for Llama-3-8B at TP 1 on an H100 (3.58 GiB at TP 2), in the log of
+# https://github.com/vllm-project/vllm/pull/10511 (79.22 GiB x 0.90 = 71.29 GiB = weights
+# 14.96 + non-torch 1.79 + activation peak 1.26 + KV 53.29).
+ENGINE_HBM_UTILIZATION = 0.9
+ENGINE_HBM_RESERVE_BYTES = 1.79 * 2**30
+
 
 @_pytree
 class Model(_Leaves):
@@ -258,7 +268,9 @@ class Workload(_Leaves):
         domain=FRACTION,
     )  # fmt: skip
     hbm_reserve_bytes: float = _leaf(
-        0.0, symbol="R", doc="HBM held back per device (activations, framework)",
+        ENGINE_HBM_RESERVE_BYTES, symbol="R", doc="HBM held back per device inside the "
+        "engine's budget (CUDA context, library workspaces); default: vLLM's measured "
+        "non-torch memory, 1.79 GiB (vllm PR 10511, H100, TP 1); 0: the paper's",
         units="bytes", domain=NONNEGATIVE,
     )  # fmt: skip
     attention_mask_fraction: float = _leaf(
@@ -357,8 +369,8 @@ class Workload(_Leaves):
         "with output_head_params or tied_embeddings", domain=SHARE,
     )  # fmt: skip
     hbm_utilization: float = _leaf(
-        1.0, symbol="u_M", doc="share of HBM the engine may use (1: all, the paper's; vLLM's "
-        "gpu_memory_utilization default: 0.9)", domain=FRACTION,
+        ENGINE_HBM_UTILIZATION, symbol="u_M", doc="share of HBM the engine may use; default: "
+        "vLLM's gpu_memory_utilization, 0.9 (1: all, the paper's)", domain=FRACTION,
     )  # fmt: skip
     capacity_decode_share: float = _leaf(
         0.0, symbol="c_n", doc="capacity is sized at context T + c_n n / 2 (0: T, the "
