@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ._parser import examples, print_json
-from ._scenario_args import add_scenario_arguments, scenario_from_args
+from ._scenario_args import add_scenario_arguments, scenario_from_args, use_compile_cache
 
 
 def scenario_json(args, s) -> dict:
@@ -123,6 +123,7 @@ def _cmd_eval(args) -> int:
     from ..model import METRICS, REGIMES, evaluate
 
     s = scenario_from_args(args)
+    use_compile_cache(args)
     with jax.enable_x64(True):
         r = jax.jit(evaluate)(s)
     if args.json:

@@ -6,7 +6,12 @@ import math
 
 from .._format import si
 from ._parser import examples, print_json
-from ._scenario_args import add_scenario_arguments, scenario_from_args, split_list
+from ._scenario_args import (
+    add_scenario_arguments,
+    scenario_from_args,
+    split_list,
+    use_compile_cache,
+)
 
 
 def _infeasible_line(s, r) -> str | None:
@@ -54,6 +59,7 @@ def _cmd_grad(args) -> int:
                               kinds=("float",))  # fmt: skip
     wrt = resolve_leaves(split_list(args.wrt) or KNOBS, field="--wrt")
     s = scenario_from_args(args)
+    use_compile_cache(args)
     with jax.enable_x64(True):
         r = jax.jit(lambda s: evaluate(s, ("concurrency", *metrics)))(s)
         e = jax.jit(lambda s: elasticity(s, metrics, wrt))(s)

@@ -130,6 +130,19 @@ def _add_scenario_arguments(p: argparse.ArgumentParser) -> None:
         metavar="GROUP.LEAF=X",
         help="set any scenario leaf, e.g. --set model.n_kv_heads=1 (repeatable)",
     )
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use the persistent compilation cache (as kvjax sweep): "
+                        "compile afresh")  # fmt: skip
+
+
+def use_compile_cache(args) -> None:
+    """Turn the persistent compilation cache on (``kvjax.sweep.enable_compile_cache``)
+    unless ``--no-cache``: a second ``grad`` of the same shape loads its compiled
+    elasticities instead of compiling them again (Yi-34B, 6 metrics x 24 knobs: 23 s)."""
+    if not getattr(args, "no_cache", False):
+        from ..sweep import enable_compile_cache
+
+        enable_compile_cache()
 
 
 def scenario_from_args(args):

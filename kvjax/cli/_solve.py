@@ -14,6 +14,7 @@ from ._scenario_args import (
     parse_tokens,
     scenario_from_args,
     split_list,
+    use_compile_cache,
 )
 
 
@@ -31,6 +32,7 @@ def _cmd_solve(args) -> int:
         knobs = list(SOLVE_KNOBS)
     bounds = dict(parse_assignment(item, "--bound") for item in args.bound or ())
     target = scenario_from_args(args)
+    use_compile_cache(args)
     if not (args.reference_context > 0 and math.isfinite(args.reference_context)):
         raise InputError(f"--reference-context = {args.reference_context!r}: must be > 0")
     reference = replace_leaf(target, "workload.context_tokens", args.reference_context)
