@@ -9,6 +9,10 @@
    grouped ``pareto_blocks``: under 5 s each.
 3. ``find_boundary`` over every catalog model x hardware x context: the distribution of
    Newton steps (target: at most 8 to 1e-5 relative).
+4. One point, every float metric x the 24 KNOBS (what ``kvjax grad`` and the tests compile):
+   ``elasticity`` (one vmapped jvp) against the per-leaf jvps of ``elasticity_fn`` and the
+   grid kernel (``elasticity_columns_fn``) in the same run: trace + compile and one call,
+   float64.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from kvjax.model import (
     METRICS,
     Scenario,
     Workload,
+    elasticity,
     elasticity_columns_fn,
     elasticity_fn,
     evaluate,
@@ -207,10 +212,46 @@ def bench_boundaries(n_ctx: int) -> None:
             print(f"{'':22} steps histogram (0..): {hist.tolist()}")
 
 
+def bench_point(model: str, hardware: str) -> None:
+    """Trace + compile + one call of the two elasticity layouts at one point (float64)."""
+    from kvjax.model import KNOBS
+
+    names = tuple(n for n, i in METRICS.items() if i.kind == "float" and n != "concurrency_floor")
+    m, h = catalog.load_model(model), catalog.load_hardware(hardware)
+    s = Scenario(m, h, Workload(context_tokens=10_000.0, batch=2.0, tp=8.0))
+    print(f"\n## one point: {model} on 8 {hardware}, {len(names)} metrics x {len(KNOBS)} knobs")
+    with jax.enable_x64(True):
+        out = {}
+        def point(names, knobs):
+            return lambda s: elasticity(s, names, knobs)
+
+        for label, make in (("per-leaf jvps (elasticity_fn)", elasticity_columns_fn),
+                            ("one vmapped jvp (elasticity)", point)):  # fmt: skip
+            f = jax.jit(make(names, KNOBS))
+            t = time.perf_counter()
+            c = f.lower(s).compile()
+            t1 = time.perf_counter()
+            r = jax.block_until_ready(c(s))
+            t2 = time.perf_counter()
+            out[label] = (t1 - t, t2 - t1)
+            ms = (t2 - t1) * 1e3
+            print(f"{label:34} trace + compile {t1 - t:6.1f} s   one call {ms:6.1f} ms")
+            if (names[0], KNOBS[0]) in r:
+                cols = np.array([[float(r[(n, k)]) for k in KNOBS] for n in names])
+            else:
+                mat = np.array([[float(r[n][k]) for k in KNOBS] for n in names])
+        both = np.isfinite(cols) & np.isfinite(mat)
+        same = bool((np.isnan(cols) == np.isnan(mat)).all())
+        err = float(np.max(np.abs(cols[both] - mat[both]) / np.maximum(1.0, np.abs(cols[both]))))
+        (a, _), (b, _) = out.values()
+        print(f"compile ratio {a / b:.1f}x; same NaN pattern: {same}; "
+              f"max relative difference {err:.1e}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", choices=["elasticities", "pareto", "boundaries"])
+    p.add_argument("--only", choices=["elasticities", "pareto", "boundaries", "point"])
     p.add_argument("--n-side", type=int, default=None, help="contexts in the grid (x128 points)")
     p.add_argument("--store", help="also time a Pareto set over this sweep store")
     args = p.parse_args()
@@ -226,6 +267,8 @@ def main() -> None:
             bench_pareto_store(args.store)
     if args.only in (None, "boundaries"):
         bench_boundaries(8 if args.quick else 64)
+    if args.only in (None, "point"):
+        bench_point("llama-3.1-8b" if args.quick else "deepseek-v3", "h100-sxm")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ def _fd_fn(metrics, paths, h=H):
     vec = metric_vector_fn(metrics)
     k = len(paths)
     steps = np.concatenate([h * np.eye(k), -h * np.eye(k), np.zeros((1, k))])
-    el = elasticity_fn(metrics, paths)
+    def el(s):  # the one-point path (kvjax grad's); test_sweep_elasticity ties it to the grid's
+        e = elasticity(s, metrics, paths)
+        return jnp.stack([jnp.stack([e[m][p] for p in paths]) for m in metrics])
 
     def f(s):
         def at(d):

@@ -160,8 +160,10 @@ def _matrix(names: tuple[str, ...], paths: tuple[str, ...]):
     trace + compile 27 s instead of 215 s; one evaluation 8 ms instead of 13 ms).  Pairs the
     leaf cannot reach (``metric_leaves``) are set to ``_columns``' exact 0 (NaN where the
     metric is NaN or inf) by a static mask, so the two agree (``tests/test_sweep_elasticity.py``
-    compares a store's elasticities with these); the grid kernel keeps ``_columns``, whose
-    symbolic zeros prune each leaf's work over a chunk.
+    compares a store's elasticities with these).  Over a grid it is the slower layout
+    (``benchmarks/bench_gradients.py``: 18-34x the forward evaluation against 3.2-3.5x for the
+    per-leaf jvps, 1e6 Yi-34B points, 8 metrics x 4 knobs), so ``elasticity_fn`` and the sweep
+    kernel keep ``_columns``; ``elasticity`` and ``elasticity_tree`` (one point) use this.
     """
     reach = [[p in metric_leaves(n) for p in paths] for n in names]
 
@@ -193,9 +195,10 @@ def elasticity_fn(metrics: Sequence[str], wrt: Sequence[str]) -> Callable[[Scena
 
     Entry ``[i, k]`` is ``d ln metrics[i] / d ln wrt[k]`` (module docstring).  Names are
     checked now, outside any trace; the returned function is pure and takes *one* point:
-    use ``jax.jit`` to compile, ``jax.vmap`` for a few points.  For a grid use
-    ``elasticity_columns_fn`` (one array per pair, each leaf's jvp pruned to what it reaches:
-    the sweep engine's layout), or vmap this with ``out_axes=-1``.
+    use ``jax.vmap`` for a grid, ``jax.jit`` to compile.  For speed over a grid, vmap with
+    ``out_axes=-1`` (each ``[i, k]`` slice is then contiguous, as a store wants it) or use
+    ``elasticity_columns_fn`` (one array per pair): stacking point-major costs 3-4x.  For
+    one point, ``elasticity`` compiles several times faster (one vmapped ``jvp``).
 
     Args:
       metrics: float metric names (``kvjax.model.METRICS``).
@@ -203,7 +206,13 @@ def elasticity_fn(metrics: Sequence[str], wrt: Sequence[str]) -> Callable[[Scena
     """
     names = resolve_metrics(metrics, field="metrics", kinds=FLOAT)
     paths = resolve_leaves(wrt, field="wrt")
-    return _matrix(names, paths)
+    cols = _columns(names, paths)
+
+    def f(s: Scenario) -> jax.Array:
+        c = cols(s)
+        return jnp.stack([jnp.stack([c[(n, p)] for p in paths]) for n in names])
+
+    return f
 
 
 def elasticity_columns_fn(metrics: Sequence[str], wrt: Sequence[str]) -> Callable:
@@ -216,12 +225,13 @@ def elasticity_columns_fn(metrics: Sequence[str], wrt: Sequence[str]) -> Callabl
 def elasticity(scenario: Scenario, metrics: Sequence[str], wrt: Sequence[str]) -> dict:
     """Elasticities of one point as ``{metric: {leaf path: scalar}}``.
 
-    Pure and jit-able for fixed ``metrics`` and ``wrt`` (see ``elasticity_fn``; the module
-    docstring has a worked example).
+    Pure and jit-able for fixed ``metrics`` and ``wrt`` (the module docstring has a worked
+    example).  One vmapped ``jvp`` (``_matrix``): the program to compile is several times
+    smaller than ``elasticity_fn``'s per-leaf jvps, which are faster over a grid.
     """
     names = resolve_metrics(metrics, field="metrics", kinds=FLOAT)
     paths = resolve_leaves(wrt, field="wrt")
-    e = elasticity_fn(names, paths)(scenario)
+    e = _matrix(names, paths)(scenario)
     return {n: {p: e[i, k] for k, p in enumerate(paths)} for i, n in enumerate(names)}
 
 
@@ -230,7 +240,7 @@ def elasticity_tree(scenario: Scenario, metric: str) -> Scenario:
     (``tree.hardware.hbm_bytes_per_s`` is ``d ln metric / d ln HBM bandwidth``)."""
     (name,) = resolve_metrics((metric,), field="metric", kinds=FLOAT)
     paths = leaf_paths()
-    e = elasticity_fn((name,), paths)(scenario)[0]
+    e = _matrix((name,), paths)(scenario)[0]
     out = _as_float(scenario)
     for k, p in enumerate(paths):
         out = replace_leaf(out, p, e[k])
