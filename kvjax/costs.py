@@ -56,6 +56,7 @@ from .model._memory import (
     prefill_activation_bytes_per_device as prefill_activation_bytes_per_device,
 )
 from .model._memory import state_bytes_per_user as state_bytes_per_user
+from .model._memory import usable_hbm_bytes_per_device as usable_hbm_bytes_per_device
 from .model._memory import weight_bytes as weight_bytes
 from .model._memory import weight_bytes_per_device as weight_bytes_per_device
 from .model._memory import weight_bytes_touched as weight_bytes_touched

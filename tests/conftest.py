@@ -99,9 +99,7 @@ def scenario(model=YI_34B, hardware=A100_80GB, **workload) -> Scenario:
     for weights and KV); the engine reserve that the defaults hold back is tested on its own
     (tests/test_ops_golden.py::test_default_hbm_reserve_is_vllms)."""
     workload.setdefault("context_tokens", 4000.0)
-    workload.setdefault("hbm_utilization", 1.0)
-    workload.setdefault("hbm_reserve_bytes", 0.0)
-    return Scenario(model, hardware, Workload(**workload))
+    return Scenario(model, hardware, paper_workload(**workload))
 
 
 def paper_workload(*args, **workload) -> Workload:

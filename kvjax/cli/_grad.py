@@ -25,7 +25,7 @@ def _infeasible_line(s, r) -> str | None:
     kv = float(costs.kv_bytes_per_user(s)) / GiB / float(s.workload.tp)
     w = s.workload
     hbm = float(s.hardware.hbm_bytes) / GiB
-    usable = float(w.hbm_utilization) * hbm - float(w.hbm_reserve_bytes) / GiB
+    usable = float(costs.usable_hbm_bytes_per_device(s)) / GiB
     if usable != hbm:  # the engine's share and reserve (the defaults: vLLM's 0.9, 1.79 GiB)
         hbm_text = f"usable HBM {usable:.3g} GiB ({float(w.hbm_utilization):g} x {hbm:.3g} GiB"
         hbm_text += f" - {float(w.hbm_reserve_bytes) / GiB:.3g} GiB reserve)"

@@ -289,13 +289,21 @@ def prefill_activation_bytes_per_device(s: Scenario):
     return tokens * m.activation_width * w.activation_bits / 8.0 / w.tp
 
 
-def free_hbm_bytes_per_device(s: Scenario):
-    """HBM left for KV on each device: ``u_M HBM - reserve - weight_bytes_per_device -
-    prefill activations`` (may be negative).  ``u_M = hbm_utilization`` (vLLM's default
-    ``gpu_memory_utilization = 0.9``: 8.6 GB of an 80 GiB H100 held back)."""
+def usable_hbm_bytes_per_device(s: Scenario):
+    """HBM the engine may fill with weights, activations and KV: ``u_M HBM - R`` (bytes).
+
+    ``u_M = hbm_utilization``, ``R = hbm_reserve_bytes`` (defaults: vLLM's 0.9 and 1.79 GiB;
+    the paper's: 1 and 0).  Example: an 80 GiB H100 under the defaults: 0.9 x 85.90e9 -
+    1.92e9 = 75.39e9 B."""
     w = s.workload
-    hbm = w.hbm_utilization * s.hardware.hbm_bytes - w.hbm_reserve_bytes
-    return hbm - weight_bytes_per_device(s) - prefill_activation_bytes_per_device(s)
+    return w.hbm_utilization * s.hardware.hbm_bytes - w.hbm_reserve_bytes
+
+
+def free_hbm_bytes_per_device(s: Scenario):
+    """HBM left for KV on each device: ``usable_hbm_bytes_per_device - weight_bytes_per_device
+    - prefill activations`` (may be negative)."""
+    return (usable_hbm_bytes_per_device(s) - weight_bytes_per_device(s)
+            - prefill_activation_bytes_per_device(s))  # fmt: skip
 
 
 def capacity_context_tokens(s: Scenario):
