@@ -1,16 +1,18 @@
 """Every named cost function in one namespace (re-exports; the code lives in
 ``kvjax/model/_memory.py``, ``_attention.py``, ``_parallel.py``, ``_collectives.py``,
-``_operators.py``, ``_phases.py``, ``_breakdown.py``, ``_session.py`` and ``_roofline.py``).
+``_operators.py``, ``_phases.py``, ``_breakdown.py``, ``_session.py``, ``_turns.py`` and
+``_roofline.py``).
 
 Each takes one ``Scenario`` (and sometimes a token count) and returns a scalar, elementwise in
 the leaves; ``docs/cost-model.md`` derives and works through every one."""
 
 from .model._attention import causal_mean_keys as causal_mean_keys
+from .model._attention import causal_pairs as causal_pairs
 from .model._attention import decode_attention_flop as decode_attention_flop
 from .model._attention import decode_keys as decode_keys
 from .model._attention import flop_per_key as flop_per_key
 from .model._attention import head_keep as head_keep
-from .model._attention import prefill_keys as prefill_keys
+from .model._attention import prefill_pairs as prefill_pairs
 from .model._attention import v_head_dim as v_head_dim
 from .model._breakdown import decode_attention_s as decode_attention_s
 from .model._breakdown import decode_elementwise_s as decode_elementwise_s
@@ -33,6 +35,7 @@ from .model._collectives import soft_min as soft_min
 from .model._collectives import tp_comm_s as tp_comm_s
 from .model._collectives import twoshot_allreduce_s as twoshot_allreduce_s
 from .model._memory import active_params as active_params
+from .model._memory import cached_prompt_tokens as cached_prompt_tokens
 from .model._memory import capacity_context_tokens as capacity_context_tokens
 from .model._memory import concurrency as concurrency
 from .model._memory import concurrency_floor as concurrency_floor
@@ -55,6 +58,7 @@ from .model._memory import kv_tokens_kept as kv_tokens_kept
 from .model._memory import (
     prefill_activation_bytes_per_device as prefill_activation_bytes_per_device,
 )
+from .model._memory import shared_prefix_bytes as shared_prefix_bytes
 from .model._memory import state_bytes_per_user as state_bytes_per_user
 from .model._memory import usable_hbm_bytes_per_device as usable_hbm_bytes_per_device
 from .model._memory import weight_bytes as weight_bytes
@@ -74,7 +78,6 @@ from .model._parallel import moe_layers as moe_layers
 from .model._parallel import prefill_ticks as prefill_ticks
 from .model._parallel import spans_domains as spans_domains
 from .model._phases import combine_s as combine_s
-from .model._phases import context_switch_s as context_switch_s
 from .model._phases import decode_comm_s as decode_comm_s
 from .model._phases import decode_context_tokens as decode_context_tokens
 from .model._phases import decode_s as decode_s
@@ -99,12 +102,12 @@ from .model._phases import prefill_compute_s as prefill_compute_s
 from .model._phases import prefill_flop as prefill_flop
 from .model._phases import prefill_gemm_flop as prefill_gemm_flop
 from .model._phases import prefill_memory_s as prefill_memory_s
+from .model._phases import prefill_new_tokens as prefill_new_tokens
 from .model._phases import prefill_s as prefill_s
 from .model._phases import prefill_terms as prefill_terms
 from .model._phases import prefill_time_s as prefill_time_s
 from .model._phases import prefill_work_s as prefill_work_s
 from .model._phases import prompt_tokens_per_s_per_device as prompt_tokens_per_s_per_device
-from .model._phases import swap_time_s as swap_time_s
 from .model._roofline import ring_allreduce_s as ring_allreduce_s
 from .model._roofline import roofline_s as roofline_s
 from .model._session import REGIMES as REGIMES
@@ -116,6 +119,19 @@ from .model._session import session_gpu_s as session_gpu_s
 from .model._session import session_regime as session_regime
 from .model._session import session_wall_s as session_wall_s
 from .model._session import sessions_per_hour as sessions_per_hour
-from .model._session import swap_fraction as swap_fraction
 from .model._session import usd_per_million_output_tokens as usd_per_million_output_tokens
 from .model._session import usd_per_session as usd_per_session
+from .model._turns import context_switch_s as context_switch_s
+from .model._turns import followup_context_tokens as followup_context_tokens
+from .model._turns import followup_prefill_s as followup_prefill_s
+from .model._turns import history_bytes_per_device as history_bytes_per_device
+from .model._turns import history_load_s as history_load_s
+from .model._turns import host_held_share as host_held_share
+from .model._turns import host_transfer_s as host_transfer_s
+from .model._turns import idle_sessions as idle_sessions
+from .model._turns import offloaded_share as offloaded_share
+from .model._turns import recompute_prefill_s as recompute_prefill_s
+from .model._turns import reload_s as reload_s
+from .model._turns import session_output_tokens as session_output_tokens
+from .model._turns import swap_time_s as swap_time_s
+from .model._turns import turn_terms as turn_terms

@@ -12,6 +12,8 @@ Conventions (stated in the printed table and in ``docs/cost-model.md``):
 - KV and weights in bf16; efficiency 1 (theoretical peak, as the paper); 250 output tokens.
 - All of HBM for weights and KV: ``hbm_utilization = 1``, ``hbm_reserve_bytes = 0`` (the
   defaults hold back an engine's reserve, vLLM's 0.9 and 1.79 GiB).
+- A context switch adds its swap-out and swap-in, ``swap_duplex = 0`` (the default, 1,
+  overlaps them on the full-duplex PCIe link: half the time).
 - Prefill attention under four conventions: none (the linear ``2 P T`` term alone), QK^T
   only under the causal mask (mask fraction 0.25), causal QK^T + AV (0.5), non-causal (1.0).
 """
@@ -55,7 +57,8 @@ def paper_scenario(context_tokens: float, **workload) -> Scenario:
     hardware = catalog.load_hardware("a100-80gb-sxm").replace(
         allreduce_latency_s=leaf_defaults()["hardware.allreduce_latency_s"]
     )
-    conventions = {"hbm_utilization": 1.0, "hbm_reserve_bytes": 0.0} | workload
+    conventions = {"hbm_utilization": 1.0, "hbm_reserve_bytes": 0.0, "swap_duplex": 0.0}
+    conventions |= workload
     w = Workload(context_tokens=float(context_tokens), output_tokens=OUTPUT_TOKENS, **conventions)
     return Scenario(model, hardware, w)
 
@@ -200,5 +203,60 @@ the smallest TP degree (the paper's concurrent framework): long context costs mo
 lost concurrency."""
 
 
+# The multi-turn running example (issue 12): 50K first prompt, 5 turns of 1,000 new tokens and
+# 250 out, 30 s of think time, 4 users in flight where 1.4 fit.
+TURNS = {"context_tokens": 50_000.0, "turns": 5.0, "turn_input_tokens": 1000.0,
+         "think_s": 30.0, "batch": 4.0}  # fmt: skip
+TURN_STRATEGIES = {
+    "recompute (no host tier)": {"host_kv_bytes": 0.0},
+    "host DRAM, serial PCIe": {"swap_duplex": 0.0},
+    "host DRAM, full duplex": {"swap_duplex": 1.0},
+    "one user alone (resident)": {"batch": 1.0, "think_s": 0.0},
+}
+_TURN_METRICS = {
+    "follow-up TTFT s, history kept": ("followup_prefill_s", 1.0),
+    "follow-up TTFT s, recomputed": ("recompute_prefill_s", 1.0),
+    "history load s (PCIe)": ("history_load_s", 1.0),
+    "share of follow-ups reloading": ("offloaded_share", 1.0),
+    "device-s per session": ("session_gpu_s", 1.0),
+    "US$ per 1M output tokens": ("usd_per_million_output_tokens", 1.0),
+}
+
+
+def multi_turn_rows() -> list[Row]:
+    """The multi-turn running example, one column per way of keeping KV between turns."""
+    names = [m for m, _ in _TURN_METRICS.values()]
+    with jax.enable_x64(True):
+        ev = jax.jit(evaluate, static_argnums=1)
+        res = {n: {k: float(v) for k, v in ev(paper_scenario(**(TURNS | change)), tuple(names)).items()}
+               for n, change in TURN_STRATEGIES.items()}  # fmt: skip
+    rows = [Row(label, tuple(res[n][m] * k for n in TURN_STRATEGIES), (None,) * len(res))
+            for label, (m, k) in _TURN_METRICS.items()]  # fmt: skip
+    base = res["recompute (no host tier)"]["session_gpu_s"]
+    ratio = tuple(res[n]["session_gpu_s"] / base for n in TURN_STRATEGIES)
+    return rows + [Row("device-s per session / recompute's", ratio, (None,) * len(res))]
+
+
+def render_multi_turn(markdown: bool = False) -> str:
+    """The multi-turn block as text (columns: the strategies)."""
+    rows = multi_turn_rows()
+    head = ["multi-turn, 50K + 5 turns"] + list(TURN_STRATEGIES)
+    body = [[r.label] + [sig(v) for v in r.values] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    rule = ["-" * w for w in widths]
+    return "\n".join(columns([list(c) for c in zip(head, rule, *body)], align="left"))
+
+
+TURN_NOTE = """Multi-turn: the same model and device, a 50K-token first prompt then 4 follow-ups of 1,000
+new tokens and 250 out each, 30 s of think time, 4 users in flight where 1.4 fit. A
+follow-up whose history waited off HBM loads it from host DRAM over PCIe or recomputes it,
+whichever is cheaper (kvjax/model/_turns.py); the swap the paper charges as a penalty is
+what replaces re-prefilling the conversation."""
+
+
 def report(markdown: bool = False) -> str:
-    return render(compute_rows(), markdown) + "\n\n" + CONVENTIONS
+    parts = [render(compute_rows(), markdown), CONVENTIONS, render_multi_turn(markdown), TURN_NOTE]
+    return "\n\n".join(parts)

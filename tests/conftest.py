@@ -103,10 +103,12 @@ def scenario(model=YI_34B, hardware=A100_80GB, **workload) -> Scenario:
 
 
 def paper_workload(*args, **workload) -> Workload:
-    """A ``Workload`` under the paper's memory convention (all of HBM for weights and KV), for
-    tests whose expected numbers were worked by hand under it."""
+    """A ``Workload`` under the paper's conventions (all of HBM for weights and KV; a swap's
+    out and in legs added, not overlapped), for tests whose expected numbers were worked by
+    hand under them."""
     workload.setdefault("hbm_utilization", 1.0)
     workload.setdefault("hbm_reserve_bytes", 0.0)
+    workload.setdefault("swap_duplex", 0.0)
     return Workload(*args, **workload)
 
 

@@ -189,6 +189,12 @@ _FLAG_BAD = [
     ("--embedding-bytes-per-param", "0", "embedding_bytes_per_param"),
     ("--weight-scale-bytes-per-param", "-1", "weight_scale_bytes_per_param"),
     ("--elementwise-vectors-per-layer", "-1", "elementwise_vectors_per_layer"),
+    # issue 12's leaves
+    ("--turns", "0", "workload.turns"), ("--turn-input-tokens", "-5", "turn_input_tokens"),
+    ("--think-s", "-1", "think_s"), ("--prefix-tokens", "-1", "prefix_tokens"),
+    ("--prefix-tokens", "1e9", "exceeds context_tokens"),
+    ("--prefix-hit-rate", "1.5", "[0, 1]"), ("--host-kv-bytes", "-1", "host_kv_bytes"),
+    ("--swap-duplex", "2", "swap_duplex"), ("--host-link-efficiency", "0", "(0, 1]"),
 ]  # fmt: skip
 FLAG_CASES = [
     Case(f"{cmd[0]}{flag}={value}", [*cmd, flag, value], (flag.lstrip("-")[:7], want))

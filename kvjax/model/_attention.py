@@ -69,18 +69,28 @@ def _full_share(s: Scenario):
     return 1.0 - m.windowed_layer_fraction - m.linear_layer_fraction
 
 
-def prefill_keys(s: Scenario):
-    """Keys a prefill query reads, averaged over the ``L`` layers (tokens): ``(dense,
-    sparse)``.  Dense: ``m T`` on full layers (``m`` = attention_mask_fraction), ``2 m`` times
-    the causal mean under the window on windowed layers; sparse: the same with the full
-    layers' keys at the causal mean under the top-k ``k_s`` (where ``k_s > 0``).  Linear
-    layers read none."""
+def causal_pairs(tokens, cap):
+    """Query-key pairs of a causal pass over ``tokens`` queries that each read at most ``cap``
+    keys: ``tokens x causal_mean_keys(tokens, cap) = T^2/2 - relu(T - cap)^2 / 2`` (no
+    division: 0 at ``T = 0``)."""
+    over = clamp_min(tokens - cap, 0.0)
+    return 0.5 * tokens * tokens - 0.5 * over * over
+
+
+def prefill_pairs(s: Scenario, tokens):
+    """Query-key pairs of a prefill of a ``tokens``-token prompt, averaged over the ``L``
+    layers: ``(dense, sparse)``.  Dense: ``m T^2`` on full layers (``m`` =
+    attention_mask_fraction), ``2 m`` times the causal pairs under the window on windowed
+    layers; sparse: the same with the full layers' pairs under the top-k ``k_s`` (where
+    ``k_s > 0``).  Linear layers read none.  A prompt whose first ``c`` tokens are cached
+    computes the pairs of its last ``T - c`` queries, ``pairs(T) - pairs(c)`` (exact under
+    the causal mask)."""
     m, w = s.model, s.workload
-    t, mask = w.context_tokens, w.attention_mask_fraction
-    full, share = mask * t, _full_share(s)
+    mask, share = w.attention_mask_fraction, _full_share(s)
+    full = mask * tokens * tokens
     topk = jnp.where(m.sparse_topk_tokens > 0,
-                     2.0 * mask * causal_mean_keys(t, m.sparse_topk_tokens), full)  # fmt: skip
-    windowed = m.windowed_layer_fraction * (2.0 * mask * causal_mean_keys(t, m.window_tokens))
+                     2.0 * mask * causal_pairs(tokens, m.sparse_topk_tokens), full)  # fmt: skip
+    windowed = m.windowed_layer_fraction * (2.0 * mask * causal_pairs(tokens, m.window_tokens))
     return share * full + windowed, share * topk + windowed
 
 
@@ -96,19 +106,22 @@ def decode_keys(s: Scenario, tokens):
     return dense, jnp.where(m.sparse_topk_tokens > 0, topk, dense)
 
 
-def prefill_attention_flop(s: Scenario):
-    """Attention FLOP of a prefill of ``T`` tokens (all devices): ``L T (a R_k + f_I R) +
-    L f_s f_r T`` -- score and value products over the (sparse) keys, the sparse selector
-    over every causal key, and the linear layers' recurrence.
+def prefill_attention_flop(s: Scenario, cached=0.0):
+    """Attention FLOP of a prefill of ``T`` tokens whose first ``cached`` are in the cache
+    (all devices): ``L (a dR_k + f_I dR + f_s f_r (T - c))`` with ``dR = pairs(T) -
+    pairs(c)`` (:func:`prefill_pairs`) -- score and value products over the (sparse) keys,
+    the sparse selector over every causal key, and the linear layers' recurrence.
 
-    Example (Yi-34B, T = 50,000, causal): 60 x 50000 x 4 x 56 x 128 x 25000 = 2.15e15 FLOP.
+    Example (Yi-34B, T = 50,000, causal): 60 x 4 x 56 x 128 x 0.5 x 50000^2 = 2.15e15 FLOP.
     """
     m, w = s.model, s.workload
     t = w.context_tokens
-    dense, sparse = prefill_keys(s)
-    keys = flop_per_key(s, False) * sparse
-    index = m.indexer_flop_per_key * dense
-    return m.n_layers * t * (keys + index + m.linear_layer_fraction * m.linear_flop_per_token)
+    dense_t, sparse_t = prefill_pairs(s, t)
+    dense_c, sparse_c = prefill_pairs(s, cached)
+    keys = flop_per_key(s, False) * (sparse_t - sparse_c)
+    index = m.indexer_flop_per_key * (dense_t - dense_c)
+    linear = m.linear_layer_fraction * m.linear_flop_per_token * (t - cached)
+    return m.n_layers * (keys + index + linear)
 
 
 def decode_attention_flop(s: Scenario, tokens):

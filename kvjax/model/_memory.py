@@ -283,7 +283,7 @@ def prefill_activation_bytes_per_device(s: Scenario):
     Example (Llama-3.1-8B, gated MLP 2 x 14336, T = 1M unchunked, bf16): 57.3e9 B;
     chunks of 8192 tokens: 0.47e9 B."""
     m, w = s.model, s.workload
-    tokens = w.context_tokens / (par.microbatches(s) * w.cp)
+    tokens = (w.context_tokens - cached_prompt_tokens(s)) / (par.microbatches(s) * w.cp)
     chunk = w.prefill_chunk_tokens
     tokens = jnp.where(chunk > 0, kink_min(tokens, chunk), tokens)
     return tokens * m.activation_width * w.activation_bits / 8.0 / w.tp
@@ -307,11 +307,31 @@ def free_hbm_bytes_per_device(s: Scenario):
 
 
 def capacity_context_tokens(s: Scenario):
-    """Context at which capacity is sized: ``T + c_n n / 2`` (``c_n`` =
-    capacity_decode_share: 0 the prompt, the paper's; 1 the mean context of a decoding
-    session; 2 its end)."""
+    """Context at which capacity is sized: ``T + (n_t - 1)(u + n) / 2 + c_n n / 2`` -- the
+    mean turn's prompt (``T`` with one turn, the paper's) plus ``c_n`` =
+    capacity_decode_share of its decode (1: the mean context of a decoding turn; 2: its
+    end).  Example: 50K first prompt, 5 turns of 1,000 in and 250 out: 52,500 tokens."""
     w = s.workload
-    return w.context_tokens + w.capacity_decode_share * 0.5 * w.output_tokens
+    turns = 0.5 * (w.turns - 1.0) * (w.turn_input_tokens + w.output_tokens)
+    return w.context_tokens + turns + w.capacity_decode_share * 0.5 * w.output_tokens
+
+
+def cached_prompt_tokens(s: Scenario):
+    """Tokens of the first prompt whose KV is found cached, not prefilled: ``min(h P_s, T -
+    1)`` (the shared prefix on a hit, ``h`` = prefix_hit_rate as an expectation; the last
+    prompt token is always computed, it makes the first output token).  0 by default."""
+    w = s.workload
+    return clamp_min(kink_min(w.prefix_hit_rate * w.prefix_tokens, w.context_tokens - 1.0), 0.0)
+
+
+def shared_prefix_bytes(s: Scenario):
+    """KV of the shared prefix, bytes (all devices): ``kv_bytes_per_token kappa_T (1 - f -
+    f_s) P_s`` -- its full-attention layers' part (a windowed layer's window moves past the
+    prefix of a long prompt, a linear layer keeps none; counting neither is the conservative
+    side).  Example: a 100K-token document on Yi-34B: 24.58e9 B, stored once for all users."""
+    m = s.model
+    full = 1.0 - m.windowed_layer_fraction - m.linear_layer_fraction
+    return kv_bytes_per_token(s) * s.workload.kv_token_keep * full * s.workload.prefix_tokens
 
 
 def concurrency(s: Scenario):
@@ -327,10 +347,18 @@ def concurrency(s: Scenario):
     250 out).  Zero KV per user gives +inf.
     Example (paper: Yi-34B 68 GB on one A100-80GB, 85.9e9 B): (85.9e9 - 68e9) / 0.983e9
     = 18.2 users at 4K, 1.46 at 50K, 0.73 at 100K.
+
+    A shared prefix (``P_s``, stored once while ``h > 0``) is charged once and taken out of
+    each user's cache in proportion to the hit rate: ``(free - KV(P_s)) / (KV_user - h
+    KV(P_s))``.  The step at ``h = 0`` (no prefix caching: no shared copy) has no gradient.
     """
-    free = clamp_min(free_hbm_bytes_per_device(s), 0.0)
-    user = kv_bytes_per_user_at(s, capacity_context_tokens(s)) / kv_shards(s) / par.kv_splits(s)
-    return s.workload.dp_attention * safe_div(free, user, jnp.inf)
+    w = s.workload
+    split = kv_shards(s) * par.kv_splits(s)
+    prefix = shared_prefix_bytes(s) / split
+    free = free_hbm_bytes_per_device(s) - jnp.where(w.prefix_hit_rate > 0, prefix, 0.0)
+    user = kv_bytes_per_user_at(s, capacity_context_tokens(s)) / split
+    user = user - w.prefix_hit_rate * prefix
+    return w.dp_attention * safe_div(clamp_min(free, 0.0), user, jnp.inf)
 
 
 def concurrency_floor(s: Scenario):

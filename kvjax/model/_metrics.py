@@ -38,6 +38,7 @@ from . import _memory as mem
 from . import _parallel as par
 from . import _phases as ph
 from . import _session as se
+from . import _turns as tu
 from ._types import Scenario
 
 
@@ -74,7 +75,8 @@ def _max(fn, units, long_name, needs="one"):
 
 
 _NAN_UNLESS_ONE = (
-    "prefill_s", "context_switch_s", "session_gpu_s", "sessions_per_hour",
+    "prefill_s", "context_switch_s", "session_gpu_s", "followup_prefill_s",
+    "recompute_prefill_s", "history_load_s", "sessions_per_hour",
     "output_tokens_per_s_per_device", "usd_per_session", "usd_per_million_output_tokens",
     "prefill_regime", "session_regime", "prompt_tokens_per_s_per_device",
     "prefill_gemm_s", "prefill_attention_s", "prefill_elementwise_s",
@@ -141,7 +143,20 @@ METRICS: dict[str, MetricInfo] = {
     "decode_tokens_per_s_per_device": _max(
         ph.decode_tokens_per_s_per_device, "1/s", "output tokens per second per device", "batch"
     ),
-    "context_switch_s": MetricInfo(ph.context_switch_s, "s", "KV swap-out + swap-in time"),
+    "context_switch_s": MetricInfo(tu.context_switch_s, "s", "KV swap-out + swap-in time"),
+    "followup_prefill_s": MetricInfo(
+        tu.followup_prefill_s, "s", "follow-up turn prefill, history kept (time to first token)"
+    ),
+    "recompute_prefill_s": MetricInfo(
+        tu.recompute_prefill_s, "s", "follow-up turn prefill, history recomputed"
+    ),
+    "history_load_s": MetricInfo(tu.history_load_s, "s", "history KV load from host memory"),
+    "idle_sessions": MetricInfo(
+        tu.idle_sessions, "1", "sessions idle at once (thinking or queued)", sense=None
+    ),
+    "offloaded_share": MetricInfo(
+        tu.offloaded_share, "1", "share of follow-ups whose history is off HBM"
+    ),
     "devices_per_replica": MetricInfo(
         par.devices_per_replica, "1", "devices per replica (tp x dp_attention x pp x cp)",
         sense=None,
@@ -195,7 +210,7 @@ GRAD_METRICS = (
 
 
 def _session_gpu_s_per_output_token(s: Scenario):
-    return se.session_gpu_s(s) / s.workload.output_tokens
+    return se.session_gpu_s(s) / tu.session_output_tokens(s)
 
 
 DERIVED_METRICS: dict[str, MetricInfo] = {

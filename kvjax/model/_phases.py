@@ -66,11 +66,18 @@ def _elementwise_bytes(s: Scenario, tokens):
 # ----------------------------------------------------------------------------- prefill
 
 
+def prefill_new_tokens(s: Scenario):
+    """Prompt tokens a prefill computes: ``T - c`` with ``c`` the cached ones
+    (``kvjax.costs.cached_prompt_tokens``: the shared prefix on a hit; 0 by default)."""
+    return s.workload.context_tokens - mem.cached_prompt_tokens(s)
+
+
 def prefill_gemm_flop(s: Scenario):
-    """GEMM FLOP of one user's prefill (all devices): ``2 (P_a - P_h) T + 2 P_h (1 + l (T -
-    1))``: every token through the layers, the head on the last token only (``l`` =
-    logits_token_share).  Example (Yi-34B, 34e9, T = 4000): 2.72e14 FLOP."""
-    t = s.workload.context_tokens
+    """GEMM FLOP of one user's prefill (all devices): ``2 (P_a - P_h) T' + 2 P_h (1 + l (T' -
+    1))`` over the ``T' = T - c`` computed tokens: every token through the layers, the head
+    on the last token only (``l`` = logits_token_share).  Example (Yi-34B, 34e9, T = 4000):
+    2.72e14 FLOP; with a 3,000-token system prompt cached: 6.80e13."""
+    t = prefill_new_tokens(s)
     head = mem.head_params(s)
     logits = 1.0 + s.workload.logits_token_share * (t - 1.0)
     return 2.0 * (mem.active_params(s) - head) * t + 2.0 * head * logits
@@ -82,15 +89,16 @@ def prefill_flop(s: Scenario):
     Example (paper: Yi-34B, 34e9 params, T = 4000): linear term 2 x 34e9 x 4000 = 2.72e14,
     causal attention 1.38e13, total 2.86e14 FLOP.
     """
-    return prefill_gemm_flop(s) + prefill_attention_flop(s)
+    return prefill_gemm_flop(s) + prefill_attention_flop(s, mem.cached_prompt_tokens(s))
 
 
 def _prefill_split(s: Scenario):
-    """(chunk tokens, share of one user's FLOP per device and tick): ``T / u`` and
-    ``1 / (u cp pp)``, with ``u = microbatches_per_stage x pp`` chunks."""
+    """(chunk tokens, share of one user's FLOP per device and tick): ``T' / u`` and
+    ``1 / (u cp pp)``, with ``u = microbatches_per_stage x pp`` chunks of the ``T'``
+    computed tokens."""
     w = s.workload
     u = par.microbatches(s)
-    return w.context_tokens / u, u * w.cp * w.pp
+    return prefill_new_tokens(s) / u, u * w.cp * w.pp
 
 
 def _prefill_tick_bytes(s: Scenario):
@@ -99,7 +107,8 @@ def _prefill_tick_bytes(s: Scenario):
     Weights: the share the group's tokens touch, read once per chunk of ``c =
     prefill_chunk_tokens`` (``max(1, T / (u c))`` times; once unchunked).  KV: the tick's
     share of the user's cache, written, and re-read by the later chunks (``(n_c - 1) / 2``
-    times on average).  Elementwise: ``v_e`` activation vectors per token and layer.
+    times on average), and the cached prefix's KV, read once per chunk.  Elementwise:
+    ``v_e`` activation vectors per token and layer.
     """
     w = s.workload
     chunk, _ = _prefill_split(s)
@@ -108,7 +117,10 @@ def _prefill_tick_bytes(s: Scenario):
     per_read = jnp.where(chunked, kink_min(chunk, c), chunk)  # tokens of one pass
     reads = jnp.where(chunked, chunk / per_read, 1.0)
     weights = mem.weight_bytes_touched_per_device(s, w.dp_attention * per_read) * reads
-    kv = mem.kv_bytes_per_user_per_device(s) / par.microbatches(s) * (0.5 + 0.5 * reads)
+    cached = mem.kv_bytes_per_token(s) * mem.kv_tokens_kept(s, mem.cached_prompt_tokens(s))
+    cached = cached / mem.kv_shards(s) / par.kv_splits(s)
+    new = mem.kv_bytes_per_user_per_device(s) - cached
+    kv = (new * (0.5 + 0.5 * reads) + cached * reads) / par.microbatches(s)
     return weights, kv, _elementwise_bytes(s, chunk / w.cp)
 
 
@@ -134,7 +146,8 @@ def prefill_classes(s: Scenario):
     beta = op.device_bytes_per_s(s)
     f_gemm, f_attention = op.class_flop_per_s(s)
     gemm = (ticks * (prefill_gemm_flop(s) / split / f_gemm), ticks * weights / beta)
-    attention = (ticks * (prefill_attention_flop(s) / split / f_attention),
+    attention_flop = prefill_attention_flop(s, mem.cached_prompt_tokens(s))
+    attention = (ticks * (attention_flop / split / f_attention),
                  ticks * kv / op.kv_bytes_per_s(s))  # fmt: skip
     return gemm, attention, (0.0, ticks * elementwise / beta)
 
@@ -193,8 +206,9 @@ def prefill_work_s(s: Scenario):
 
 def prompt_tokens_per_s_per_device(s: Scenario):
     """Prompt tokens prefilled per second per device in steady state:
-    ``T / (prefill_work_s x devices_per_replica)``; NaN when one user does not fit."""
-    t = s.workload.context_tokens / (prefill_work_s(s) * par.devices_per_replica(s))
+    ``T' / (prefill_work_s x devices_per_replica)`` (computed tokens, cached ones not
+    counted); NaN when one user does not fit."""
+    t = prefill_new_tokens(s) / (prefill_work_s(s) * par.devices_per_replica(s))
     return nan_unless(mem.fits_one(s), t)
 
 
@@ -211,14 +225,16 @@ def prefill_s(s: Scenario):
 
 
 def decode_context_tokens(s: Scenario):
-    """Mean context during decode: ``T + (n_out - 1) / 2`` (step ``i`` sees ``T + i`` tokens).
+    """Mean context during decode: ``T + (n_t - 1)(u + n) / 2 + (n - 1) / 2`` (step ``i`` of
+    turn ``j`` sees ``T + j (u + n) + i`` tokens; ``T + (n - 1) / 2`` with one turn).
 
-    Because step bytes are linear in context, ``n_out`` steps at this mean context move
-    exactly the bytes of the ``n_out`` real steps (an upper bound instead when a window
-    boundary falls inside the decode range).
+    Because step bytes are linear in context, ``n_t n`` steps at this mean context move
+    exactly the bytes of the real steps (an upper bound instead when a window boundary
+    falls inside the decode range).
     """
     w = s.workload
-    return w.context_tokens + 0.5 * (w.output_tokens - 1.0)
+    turns = 0.5 * (w.turns - 1.0) * (w.turn_input_tokens + w.output_tokens)
+    return w.context_tokens + turns + 0.5 * (w.output_tokens - 1.0)
 
 
 def _decode_tick_bytes(s: Scenario, batch):
@@ -361,24 +377,3 @@ def decode_tokens_per_s_per_device(s: Scenario):
     """Output tokens per second per device while decoding: ``decode_tokens_per_s /
     devices_per_replica`` (times 8 for an HGX node's throughput)."""
     return decode_tokens_per_s(s) / par.devices_per_replica(s)
-
-
-# ----------------------------------------------------------------------------- switching
-
-
-def swap_time_s(s: Scenario):
-    """Swap one user's KV out to host memory and another's in, s, whether or not it fits.
-
-    ``2 x kv_bytes_per_user_per_device / host link bandwidth``: each device moves its share
-    over its own PCIe link, in parallel.
-    """
-    return 2.0 * mem.kv_bytes_per_user_per_device(s) / s.hardware.host_link_bytes_per_s
-
-
-def context_switch_s(s: Scenario):
-    """``swap_time_s``; NaN when one user's KV cannot fit.
-
-    Example (paper, Yi-34B at 50K, PCIe 4.0 x16 at 32e9 B/s each way):
-    2 x 12.29e9 / 32e9 = 0.77 s.
-    """
-    return nan_unless(mem.fits_one(s), swap_time_s(s))

@@ -1,18 +1,21 @@
 """The paper's concurrent framework: sessions sharing one replica (a device, a TP group,
 or a whole deployment of ``tp x dp_attention x pp x cp`` devices).
 
-``batch`` users each run a session: prefill ``T`` context tokens, then decode ``n_out``
-tokens.  At most ``C = concurrency`` users' KV caches are resident; the decode batch that
-actually runs is ``b = min(batch, C)`` and, when ``batch > C``, a share
-``1 - C / batch`` of the session turns must first swap a KV cache in (and one out).
+``batch`` users each run a session of ``n_t`` turns (one by default): a first prefill of
+``T`` context tokens (less a cached shared prefix), follow-ups that prefill only their
+``u`` new tokens, and ``n_out`` decoded tokens a turn.  At most ``C = concurrency`` users'
+KV caches are resident; the decode batch that actually runs is ``b = min(batch, C)`` and
+users beyond it queue (a single-turn user waits, it does not swap).  A follow-up whose
+history waited off HBM reloads it or recomputes it (``kvjax/model/_turns.py``):
 
-    wall seconds per session = prefill_s + n_out x step_s(b) / b + (1 - C/batch)+ x switch_s
+    wall seconds per session = prefill_s + (n_t - 1)(followup + reload)
+                               + n_t n_out x step_s(b) / b
 
-Prefill occupies the group alone; a decode step serves ``b`` sessions at once; switches are
-not overlapped (an upper bound).  GPU-seconds multiply by the replica's devices.  This
-makes "1M vs 4K" a cost ratio: GPU-seconds, sessions per hour and US$ per session.
-Yi-34B on one A100 at 4K, alone (prefill 0.916 s + decode 8.46 s) and with the 18 users
-that fit decoding together:
+Prefill occupies the group alone; a decode step serves ``b`` sessions at once; reloads are
+not overlapped with other work (an upper bound).  GPU-seconds multiply by the replica's
+devices.  This makes "1M vs 4K" a cost ratio: GPU-seconds, sessions per hour and US$ per
+session.  Yi-34B on one A100 at 4K, alone (prefill 0.916 s + decode 8.46 s) and with the 18
+users that fit decoding together:
 
 >>> from kvjax.model import Hardware, Model, Scenario, Workload
 >>> yi = Model(n_layers=60, d_model=7168, n_heads=56, n_kv_heads=8, head_dim=128,
@@ -35,6 +38,7 @@ import jax.numpy as jnp
 from . import _memory as mem
 from . import _parallel as par
 from . import _phases as ph
+from . import _turns as tu
 from ._numerics import clamp_min, kink_max, kink_min
 from ._types import Scenario
 
@@ -54,31 +58,17 @@ def resident_batch(s: Scenario):
     return kink_min(s.workload.batch, mem.concurrency(s))
 
 
-def swap_fraction(s: Scenario):
-    """Share of session turns that must swap a KV cache in: ``max(0, 1 - C / batch)``."""
-    return clamp_min(1.0 - mem.concurrency(s) / s.workload.batch, 0.0)
-
-
-def _session_terms(s: Scenario):
-    """The parts of a session computed once: prefill (compute, memory, comm, roof), a decode
-    step at the resident batch ``b`` (the same), and ``b``."""
-    b = clamp_min(resident_batch(s), 1.0)
-    return ph.prefill_terms(s), ph.decode_step_terms_at(s, b), b
-
-
 def _session_parts(s: Scenario, terms=None):
-    """(prefill, decode share, switch share) of one session's wall time, s, unmasked.
-
-    The ``a = dp_attention`` ranks prefill and swap their own users in parallel (``/ a``);
-    other users' chunks fill a pipeline's bubble (``ph.prefill_work_s``).
-    """
+    """(prefill, decode share, reload share) of one session's wall time, s, unmasked: the
+    first prefill and the ``n_t - 1`` follow-ups' (``prefill_work_s``: ``a = dp_attention``
+    ranks prefill their own users in parallel, other users' chunks fill a pipeline's
+    bubble), ``n_t n`` decode steps shared by ``b``, and the follow-ups' reloads."""
     w = s.workload
-    pre, dec, b = terms if terms is not None else _session_terms(s)
-    prefill = ph.combine_s(pre[3], pre[2], w.comm_overlap) * par.microbatches(s)
-    prefill = prefill / par.prefill_ticks(s) / w.dp_attention
-    decode = w.output_tokens * ph.combine_s(dec[3], dec[2], w.comm_overlap) / b
-    switch = swap_fraction(s) * ph.swap_time_s(s) / w.dp_attention
-    return prefill, decode, switch
+    t = tu.turn_terms(s) if terms is None else terms
+    prefill = t.first + (w.turns - 1.0) * t.followup
+    decode = tu.session_output_tokens(s) * t.step / t.b
+    reload = (w.turns - 1.0) * tu.reload_s(s, t)
+    return prefill, decode, reload
 
 
 def session_wall_s(s: Scenario):
@@ -87,8 +77,8 @@ def session_wall_s(s: Scenario):
 
     Example (paper: Yi-34B, one A100, T = 4000, 250 out, batch 1): 0.916 + 8.46 = 9.38 s.
     """
-    prefill, decode, switch = _session_parts(s)
-    return jnp.where(mem.fits_one(s), prefill + decode + switch, jnp.nan)
+    prefill, decode, reload = _session_parts(s)
+    return jnp.where(mem.fits_one(s), prefill + decode + reload, jnp.nan)
 
 
 def session_gpu_s(s: Scenario):
@@ -103,8 +93,8 @@ def sessions_per_hour(s: Scenario):
 
 
 def output_tokens_per_s_per_device(s: Scenario):
-    """Generated tokens per second per device: ``n_out / session_gpu_s``."""
-    return s.workload.output_tokens / session_gpu_s(s)
+    """Generated tokens per second per device: ``n_t n_out / session_gpu_s``."""
+    return tu.session_output_tokens(s) / session_gpu_s(s)
 
 
 def usd_per_session(s: Scenario):
@@ -113,8 +103,8 @@ def usd_per_session(s: Scenario):
 
 
 def usd_per_million_output_tokens(s: Scenario):
-    """US$ per 1M generated tokens: ``usd_per_session / n_out x 1e6``."""
-    return usd_per_session(s) / s.workload.output_tokens * 1e6
+    """US$ per 1M generated tokens: ``usd_per_session / (n_t n_out) x 1e6``."""
+    return usd_per_session(s) / tu.session_output_tokens(s) * 1e6
 
 
 # ----------------------------------------------------------------------------- regimes
@@ -145,12 +135,14 @@ def decode_regime(s: Scenario):
 
 
 def session_regime(s: Scenario):
-    """Binding resource of a whole session: the regime of its largest part (prefill,
-    decode share, or 3 = host link when swapping dominates); 4 when nothing fits."""
-    terms = _session_terms(s)
-    prefill, decode, switch = _session_parts(s, terms)
-    pre_code = _phase_regime(s, *terms[0])
-    dec_code = _phase_regime(s, *terms[1])
+    """Binding resource of a whole session: the regime of its largest part (prefill, decode
+    share, or 3 = host link when reloading from host memory dominates); 4 when nothing
+    fits."""
+    t = tu.turn_terms(s)
+    prefill, decode, reload = _session_parts(s, t)
+    pre_code = _phase_regime(s, *t.first_parts)
+    dec_code = _phase_regime(s, *t.step_parts)
     code = jnp.where(prefill >= decode, pre_code, dec_code)
-    code = jnp.where(switch > kink_max(prefill, decode), 3.0, code)
+    loads = t.load <= clamp_min(t.recompute - t.followup, 0.0)
+    code = jnp.where((reload > kink_max(prefill, decode)) & loads, 3.0, code)
     return jnp.where(mem.fits_one(s), code, 4.0)

@@ -107,6 +107,11 @@ RULES = (
     Rule("model.n_dense_layers", ("model.n_dense_layers", "model.n_layers"),
          lambda v: v["model.n_dense_layers"] < v["model.n_layers"],
          lambda v: f"must be below n_layers = {v['model.n_layers']:g}"),
+    # sessions (issue 12): the shared prefix is part of the first prompt
+    Rule("workload.prefix_tokens", ("workload.prefix_tokens", "workload.context_tokens"),
+         lambda v: v["workload.prefix_tokens"] <= v["workload.context_tokens"],
+         lambda v: f"exceeds context_tokens = {v['workload.context_tokens']:g} (the shared "
+                   "prefix is the start of the first prompt)"),
     # deployments (kvjax/model/_parallel.py): degrees are whole numbers of devices ...
     *(Rule(f"workload.{d}", (f"workload.{d}",),
            lambda v, d=d: _whole(v[f"workload.{d}"]),

@@ -1,0 +1,238 @@
+"""Turns of a session and where its KV waits between them: resident, offloaded to host
+memory over the host link, or dropped and recomputed (issue 12).
+
+A session is ``n_t`` turns: the first prompt of ``T`` tokens, then follow-ups of ``u`` new
+tokens, every turn generating ``n``; the context grows by ``u + n`` a turn.  A follow-up
+whose history is kept prefills only its ``u`` new tokens, attending to everything before
+(:func:`followup_prefill_s`).  Between turns a session is *idle*: during the think time
+``theta``, or queued while more sessions are active than fit.  By Little's law a replica
+that does ``w`` seconds of work per turn has ``theta / w`` sessions thinking at any time; the
+HBM left beside the resident batch holds some of the idle sessions' caches, the rest are
+off HBM.  A follow-up whose history is off HBM pays the cheaper of loading it from host
+memory (where the host tier has room) and recomputing it:
+
+    reload = q (g min(load, recompute) + (1 - g) recompute)
+
+with ``q`` the share of turns whose history is off HBM (:func:`offloaded_share`) and ``g``
+the share of those the host tier holds (:func:`host_held_share`).  The minimum is
+``kink_min``: exact, its derivative at a tie that of the load.  The paper's context switch
+is the load leg (``kvjax.costs.context_switch_s``).
+
+Yi-34B on one A100 (the paper's settings, all of HBM): reloading a 50K-token history from
+host memory takes 12.29e9 B / 32e9 B/s = 0.38 s over a full-duplex PCIe 4.0 x16 link;
+recomputing it, 17.8 s of prefill:
+
+>>> from kvjax.model import Hardware, Model, Scenario, Workload
+>>> yi = Model(n_layers=60, d_model=7168, n_heads=56, n_kv_heads=8, head_dim=128,
+...            params_total=34e9)
+>>> a100 = Hardware(flop_per_s=312e12, hbm_bytes=80 * 2**30, hbm_bytes_per_s=2.039e12,
+...                 host_link_bytes_per_s=32e9, scaleup_bytes_per_s=300e9)
+>>> w = Workload(context_tokens=50_000.0, turns=2.0, turn_input_tokens=0.0,
+...              output_tokens=1.0, hbm_utilization=1.0, hbm_reserve_bytes=0.0)
+>>> s = Scenario(yi, a100, w)
+>>> round(float(history_load_s(s)), 3), round(float(recompute_prefill_s(s)), 1)
+(0.384, 17.8)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _memory as mem
+from . import _parallel as par
+from . import _phases as ph
+from ._numerics import clamp_min, kink_min, nan_unless, safe_div
+from ._types import Scenario
+
+# ----------------------------------------------------------------------------- host link
+
+
+def host_transfer_s(s: Scenario, nbytes):
+    """Seconds to move ``nbytes`` per device one way over its host link:
+    ``bytes / (beta_h eta_h)`` (each device over its own link, in parallel)."""
+    return nbytes / (s.hardware.host_link_bytes_per_s * s.workload.host_link_efficiency)
+
+
+def swap_time_s(s: Scenario):
+    """Swap one user's KV out to host memory and another's in, s, whether or not it fits.
+
+    ``(2 - d_h) x kv_bytes_per_user_per_device / (beta_h eta_h)``: on a full-duplex link
+    (``d_h = swap_duplex = 1``, PCIe) the swap-out runs under the swap-in, so a swap costs
+    one transfer; the paper adds both (``d_h = 0``).
+    """
+    one = host_transfer_s(s, mem.kv_bytes_per_user_per_device(s))
+    return (2.0 - s.workload.swap_duplex) * one
+
+
+def context_switch_s(s: Scenario):
+    """``swap_time_s``; NaN when one user's KV cannot fit.
+
+    Example (paper, Yi-34B at 50K, PCIe 4.0 x16 at 32e9 B/s each way): serial (the paper's)
+    2 x 12.29e9 / 32e9 = 0.77 s; full duplex 0.38 s.
+    """
+    return nan_unless(mem.fits_one(s), swap_time_s(s))
+
+
+# ----------------------------------------------------------------------------- turns
+
+
+def session_output_tokens(s: Scenario):
+    """Tokens a session generates: ``n_t n``."""
+    return s.workload.turns * s.workload.output_tokens
+
+
+def followup_context_tokens(s: Scenario):
+    """Mean prompt context of a follow-up turn: ``T + n_t (u + n) / 2`` (turn ``j = 1 ..
+    n_t - 1`` ends its prompt at ``T + j (u + n)``).  Example: T = 50K, 5 turns of 1,000 in
+    and 250 out: 53,125 tokens."""
+    w = s.workload
+    return w.context_tokens + 0.5 * w.turns * (w.turn_input_tokens + w.output_tokens)
+
+
+def _prefill_inputs(s: Scenario):
+    """(context, cached) tokens of the first prompt, a kept follow-up and a recomputed one:
+    a prompt whose first ``c`` tokens are cached is a prompt with a ``c``-token prefix that
+    always hits."""
+    w = s.workload
+    x = followup_context_tokens(s)
+    hit = w.prefix_hit_rate * w.prefix_tokens
+    return (w.context_tokens, x, x), (hit, clamp_min(x - w.turn_input_tokens, 0.0), hit)
+
+
+def _prefill_of(s: Scenario, context, cached) -> Scenario:
+    w = s.workload.replace(context_tokens=context, prefix_tokens=cached,
+                           prefix_hit_rate=jnp.ones_like(context))  # fmt: skip
+    return s.replace(workload=w)
+
+
+def _prefills(s: Scenario):
+    """``prefill_terms`` (compute, memory, comm, roof) of the first prompt, a kept follow-up
+    and a recomputed one, s, in one evaluation over a trailing axis of 3 (every cost
+    function is elementwise, so the three prefills trace as one; ``[..., k]`` picks one)."""
+    context, cached = _prefill_inputs(s)
+    context = jnp.stack(jnp.broadcast_arrays(*context), axis=-1)
+    cached = jnp.stack(jnp.broadcast_arrays(*cached), axis=-1)
+    s3 = jax.tree.map(lambda leaf: jnp.expand_dims(leaf, -1), s)
+    return ph.prefill_terms(_prefill_of(s3, context, cached))
+
+
+def _prefill_times(s: Scenario):
+    _, _, comm, roof = _prefills(s)
+    return ph.combine_s(roof, comm, jnp.expand_dims(s.workload.comm_overlap, -1))
+
+
+def followup_prefill_s(s: Scenario):
+    """Time to first token of a follow-up whose history is kept, s: the prefill of its
+    ``u`` new tokens attending to the ``T + n_t (u + n) / 2 - u`` before them (NaN when one
+    user does not fit)."""
+    return nan_unless(mem.fits_one(s), _prefill_times(s)[..., 1])
+
+
+def recompute_prefill_s(s: Scenario):
+    """Time to first token of a follow-up whose history was dropped, s: the prefill of the
+    whole mean follow-up prompt (less the shared prefix on a hit).  Evaluated at the mean
+    context: exact for the linear terms, low by the variance of the quadratic attention
+    term over the turns."""
+    return nan_unless(mem.fits_one(s), _prefill_times(s)[..., 2])
+
+
+def history_bytes_per_device(s: Scenario):
+    """KV of one session's history before a mean follow-up, per device holding it, bytes:
+    the cache at ``T + n_t (u + n) / 2 - u`` less the shared prefix (which stays in HBM)."""
+    split = mem.kv_shards(s) * par.kv_splits(s)
+    x = followup_context_tokens(s) - s.workload.turn_input_tokens
+    own = mem.kv_bytes_per_user_at(s, x) - s.workload.prefix_hit_rate * mem.shared_prefix_bytes(s)
+    return own / split
+
+
+def history_load_s(s: Scenario):
+    """Time to bring one session's history back from host memory, s:
+    ``(2 - d_h) history_bytes_per_device / (beta_h eta_h)`` (its swap-out runs under another
+    session's load on a full-duplex link).  NaN when one user does not fit."""
+    t = (2.0 - s.workload.swap_duplex) * host_transfer_s(s, history_bytes_per_device(s))
+    return nan_unless(mem.fits_one(s), t)
+
+
+# ----------------------------------------------------------------------------- idle sessions
+
+
+class TurnTerms(NamedTuple):
+    """What a session's turns cost the replica, s of replica time (unmasked), computed once
+    (:func:`turn_terms`) and shared by every session metric."""
+
+    first: object  # the first prompt's prefill (prefill_work_s)
+    followup: object  # a kept follow-up's prefill
+    recompute: object  # a dropped follow-up's prefill (its whole history)
+    load: object  # a history load on every DP rank at once (/ a)
+    step: object  # a decode step at the resident batch b
+    b: object  # the resident batch, min(batch, C), at least 1
+    concurrency: object  # C
+    history: object  # history_bytes_per_device
+    first_parts: tuple  # (compute, memory, comm, roof) of the first prefill
+    step_parts: tuple  # (compute, memory, comm, roof) of the decode step at b
+
+
+def turn_terms(s: Scenario) -> TurnTerms:
+    """The :class:`TurnTerms` of ``s``.  Prefills are ``prefill_work_s`` (a pipeline's bubble
+    filled, ``a`` DP ranks at once), the three of them one evaluation (:func:`_prefills`)."""
+    w = s.workload
+    c = mem.concurrency(s)
+    b = clamp_min(kink_min(w.batch, c), 1.0)
+    step_parts = ph.decode_step_terms_at(s, b)
+    step = ph.combine_s(step_parts[3], step_parts[2], w.comm_overlap)
+    history = history_bytes_per_device(s)
+    load = (2.0 - w.swap_duplex) * host_transfer_s(s, history) / w.dp_attention
+    parts = _prefills(s)
+    time = ph.combine_s(parts[3], parts[2], jnp.expand_dims(w.comm_overlap, -1))
+    work = time * jnp.expand_dims(par.microbatches(s) / par.prefill_ticks(s) / w.dp_attention, -1)
+    first_parts = tuple(p[..., 0] for p in parts)
+    return TurnTerms(work[..., 0], work[..., 1], work[..., 2], load, step, b, c, history,
+                     first_parts, step_parts)  # fmt: skip
+
+
+def _idle(s: Scenario, t: TurnTerms):
+    w = s.workload
+    work = (t.first + (w.turns - 1.0) * t.followup) / w.turns + w.output_tokens * t.step / t.b
+    return w.think_s / work + clamp_min(w.batch - t.concurrency, 0.0)
+
+
+def _shares(s: Scenario, t: TurnTerms):
+    """(q, g): the share of follow-ups whose history is off HBM, and of those the host holds."""
+    idle = _idle(s, t)
+    off = clamp_min(idle - clamp_min(t.concurrency - t.b, 0.0), 0.0)
+    slots = s.workload.dp_attention * safe_div(s.workload.host_kv_bytes, t.history, jnp.inf)
+    return safe_div(off, idle, 0.0), kink_min(1.0, safe_div(slots, off, jnp.inf))
+
+
+def idle_sessions(s: Scenario):
+    """Sessions idle at once per replica: ``theta / w + max(0, B - C)`` -- thinking (Little's
+    law, ``w`` the replica's work per turn before reloads: a first-order estimate that
+    counts a few more idle sessions than the reloads leave) and queued beyond the
+    ``C`` = concurrency that fit.  Example: 2 s of work a turn and 60 s of think time: 30."""
+    return _idle(s, turn_terms(s))
+
+
+def offloaded_share(s: Scenario):
+    """Share of follow-up turns whose history is off HBM: ``q = max(0, I - (C - b)) / I``
+    with ``I`` idle sessions, of which the ``C - b`` slots left beside the resident batch
+    hold some (0 when no session is idle)."""
+    return _shares(s, turn_terms(s))[0]
+
+
+def host_held_share(s: Scenario):
+    """Share of the off-HBM histories the host tier holds: ``g = min(1, a M_h / hist /
+    (q I))`` (``M_h`` = host_kv_bytes per device, ``hist`` = history_bytes_per_device)."""
+    return _shares(s, turn_terms(s))[1]
+
+
+def reload_s(s: Scenario, terms: TurnTerms | None = None):
+    """Replica-seconds a follow-up spends getting its history back, s:
+    ``q (g min(load, recompute - followup) + (1 - g)(recompute - followup))`` (module
+    docstring); 0 when every idle session stays resident."""
+    t = turn_terms(s) if terms is None else terms
+    rebuild = clamp_min(t.recompute - t.followup, 0.0)
+    q, g = _shares(s, t)
+    return q * (g * kink_min(t.load, rebuild) + (1.0 - g) * rebuild)
