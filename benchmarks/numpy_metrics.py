@@ -42,11 +42,6 @@ PYMATH = types.SimpleNamespace(
     inf=math.inf,
     nan=math.nan,
     asarray=float,
-    # the three prefills of a session's turns, evaluated along a trailing axis (_turns.py)
-    expand_dims=np.expand_dims,
-    stack=np.stack,
-    broadcast_arrays=np.broadcast_arrays,
-    ones_like=np.ones_like,
 )
 
 
@@ -56,30 +51,15 @@ def namespace(ns):
     (``clamp_min``, a ``jax.custom_jvp``, becomes ``ns.maximum``: its value)."""
     names = ("jnp", "clamp_min")
     saved = [{n: getattr(m, n) for n in names if hasattr(m, n)} for m in _MODULES]
-    turns = sys.modules["kvjax.model._turns"]
-    stacked = turns._prefills
     try:
         for m, old in zip(_MODULES, saved, strict=True):
             for n in old:
                 setattr(m, n, ns if n == "jnp" else ns.maximum)
-        if ns is PYMATH:  # one point: the three prefills one after the other, not stacked
-            turns._prefills = _scalar_prefills
         yield
     finally:
-        turns._prefills = stacked
         for m, old in zip(_MODULES, saved, strict=True):
             for n, v in old.items():
                 setattr(m, n, v)
-
-
-def _scalar_prefills(s):
-    """``_turns._prefills`` of one point as three scalar prefills (the stacked version builds
-    3-element arrays, which plain Python evaluates through NumPy, ~10x slower a point)."""
-    turns = sys.modules["kvjax.model._turns"]
-    phases = sys.modules["kvjax.model._phases"]
-    terms = [phases.prefill_terms(turns._prefill_of(s, c, k))
-             for c, k in zip(*turns._prefill_inputs(s), strict=True)]  # fmt: skip
-    return tuple(np.array(v) for v in zip(*terms, strict=True))
 
 
 class NumpyKernel:

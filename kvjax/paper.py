@@ -228,8 +228,10 @@ def multi_turn_rows() -> list[Row]:
     names = [m for m, _ in _TURN_METRICS.values()]
     with jax.enable_x64(True):
         ev = jax.jit(evaluate, static_argnums=1)
-        res = {n: {k: float(v) for k, v in ev(paper_scenario(**(TURNS | change)), tuple(names)).items()}
-               for n, change in TURN_STRATEGIES.items()}  # fmt: skip
+        res = {}
+        for n, change in TURN_STRATEGIES.items():
+            r = ev(paper_scenario(**(TURNS | change)), tuple(names))
+            res[n] = {k: float(v) for k, v in r.items()}
     rows = [Row(label, tuple(res[n][m] * k for n in TURN_STRATEGIES), (None,) * len(res))
             for label, (m, k) in _TURN_METRICS.items()]  # fmt: skip
     base = res["recompute (no host tier)"]["session_gpu_s"]
@@ -250,8 +252,9 @@ def render_multi_turn(markdown: bool = False) -> str:
     return "\n".join(columns([list(c) for c in zip(head, rule, *body)], align="left"))
 
 
-TURN_NOTE = """Multi-turn: the same model and device, a 50K-token first prompt then 4 follow-ups of 1,000
-new tokens and 250 out each, 30 s of think time, 4 users in flight where 1.4 fit. A
+TURN_NOTE = """\
+Multi-turn: the same model and device, a 50K-token first prompt then 4 follow-ups of
+1,000 new tokens and 250 out each, 30 s of think time, 4 users in flight where 1.4 fit. A
 follow-up whose history waited off HBM loads it from host DRAM over PCIe or recomputes it,
 whichever is cheaper (kvjax/model/_turns.py); the swap the paper charges as a penalty is
 what replaces re-prefilling the conversation."""

@@ -67,7 +67,8 @@ def _session_parts(s: Scenario, terms=None):
     t = tu.turn_terms(s) if terms is None else terms
     prefill = t.first + (w.turns - 1.0) * t.followup
     decode = tu.session_output_tokens(s) * t.step / t.b
-    reload = (w.turns - 1.0) * tu.reload_s(s, t)
+    # where, not a product alone: a sweep whose turns are fixed at 1 folds the reloads away
+    reload = jnp.where(w.turns > 1.0, (w.turns - 1.0) * tu.reload_s(s, t), 0.0)
     return prefill, decode, reload
 
 

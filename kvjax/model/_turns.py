@@ -103,32 +103,28 @@ def _prefill_inputs(s: Scenario):
 
 
 def _prefill_of(s: Scenario, context, cached) -> Scenario:
-    w = s.workload.replace(context_tokens=context, prefix_tokens=cached,
-                           prefix_hit_rate=jnp.ones_like(context))  # fmt: skip
+    w = s.workload.replace(context_tokens=context, prefix_tokens=cached, prefix_hit_rate=1.0)
     return s.replace(workload=w)
 
 
 def _prefills(s: Scenario):
     """``prefill_terms`` (compute, memory, comm, roof) of the first prompt, a kept follow-up
-    and a recomputed one, s, in one evaluation over a trailing axis of 3 (every cost
-    function is elementwise, so the three prefills trace as one; ``[..., k]`` picks one)."""
+    and a recomputed one.  Three evaluations, not one over a stacked axis: XLA fuses a
+    stacked result into every full-grid consumer and recomputes it per batch element (a
+    session metric's sweep kernel 18x slower, benchmarks/bench_sweep.py)."""
     context, cached = _prefill_inputs(s)
-    context = jnp.stack(jnp.broadcast_arrays(*context), axis=-1)
-    cached = jnp.stack(jnp.broadcast_arrays(*cached), axis=-1)
-    s3 = jax.tree.map(lambda leaf: jnp.expand_dims(leaf, -1), s)
-    return ph.prefill_terms(_prefill_of(s3, context, cached))
+    return tuple(ph.prefill_terms(_prefill_of(s, x, c)) for x, c in zip(context, cached))
 
 
 def _prefill_times(s: Scenario):
-    _, _, comm, roof = _prefills(s)
-    return ph.combine_s(roof, comm, jnp.expand_dims(s.workload.comm_overlap, -1))
+    return tuple(ph.combine_s(p[3], p[2], s.workload.comm_overlap) for p in _prefills(s))
 
 
 def followup_prefill_s(s: Scenario):
     """Time to first token of a follow-up whose history is kept, s: the prefill of its
     ``u`` new tokens attending to the ``T + n_t (u + n) / 2 - u`` before them (NaN when one
     user does not fit)."""
-    return nan_unless(mem.fits_one(s), _prefill_times(s)[..., 1])
+    return nan_unless(mem.fits_one(s), _prefill_times(s)[1])
 
 
 def recompute_prefill_s(s: Scenario):
@@ -136,7 +132,7 @@ def recompute_prefill_s(s: Scenario):
     whole mean follow-up prompt (less the shared prefix on a hit).  Evaluated at the mean
     context: exact for the linear terms, low by the variance of the quadratic attention
     term over the turns."""
-    return nan_unless(mem.fits_one(s), _prefill_times(s)[..., 2])
+    return nan_unless(mem.fits_one(s), _prefill_times(s)[2])
 
 
 def history_bytes_per_device(s: Scenario):
@@ -177,20 +173,29 @@ class TurnTerms(NamedTuple):
 
 def turn_terms(s: Scenario) -> TurnTerms:
     """The :class:`TurnTerms` of ``s``.  Prefills are ``prefill_work_s`` (a pipeline's bubble
-    filled, ``a`` DP ranks at once), the three of them one evaluation (:func:`_prefills`)."""
+    filled, ``a`` DP ranks at once).
+
+    The terms that do not depend on the batch are computed behind an optimisation barrier,
+    at the size of the axes they depend on: otherwise XLA fuses them into the full-grid
+    session arithmetic and recomputes them per point (a sweep kernel of ``session_gpu_s``
+    98 -> 111 M points/s, ``benchmarks/bench_sweep.py``).  The barrier is the identity in
+    value and derivative, one per term so that the leaves each depends on stay exact."""
     w = s.workload
-    c = mem.concurrency(s)
+    scale = par.microbatches(s) / par.prefill_ticks(s) / w.dp_attention
+    times = (ph.combine_s(p[3], p[2], w.comm_overlap) * scale for p in _prefills(s))
+    history = history_bytes_per_device(s)
+    load = (2.0 - w.swap_duplex) * host_transfer_s(s, history) / w.dp_attention
+    first, follow, again, load, c, history = (
+        _barrier(x) for x in (*times, load, mem.concurrency(s), history))
     b = clamp_min(kink_min(w.batch, c), 1.0)
     step_parts = ph.decode_step_terms_at(s, b)
     step = ph.combine_s(step_parts[3], step_parts[2], w.comm_overlap)
-    history = history_bytes_per_device(s)
-    load = (2.0 - w.swap_duplex) * host_transfer_s(s, history) / w.dp_attention
-    parts = _prefills(s)
-    time = ph.combine_s(parts[3], parts[2], jnp.expand_dims(w.comm_overlap, -1))
-    work = time * jnp.expand_dims(par.microbatches(s) / par.prefill_ticks(s) / w.dp_attention, -1)
-    first_parts = tuple(p[..., 0] for p in parts)
-    return TurnTerms(work[..., 0], work[..., 1], work[..., 2], load, step, b, c, history,
-                     first_parts, step_parts)  # fmt: skip
+    return TurnTerms(first, follow, again, load, step, b, c, history,
+                     ph.prefill_terms(s), step_parts)  # fmt: skip
+
+
+def _barrier(x):
+    return jax.lax.optimization_barrier(x)
 
 
 def _idle(s: Scenario, t: TurnTerms):
@@ -200,11 +205,13 @@ def _idle(s: Scenario, t: TurnTerms):
 
 
 def _shares(s: Scenario, t: TurnTerms):
-    """(q, g): the share of follow-ups whose history is off HBM, and of those the host holds."""
-    idle = _idle(s, t)
-    off = clamp_min(idle - clamp_min(t.concurrency - t.b, 0.0), 0.0)
+    """``(q, q g)``: the share of follow-ups whose history is off HBM, and the share whose
+    history the host tier holds.  ``q g = min(q, a M_h / hist / I)`` (as ``off = q I``),
+    which keeps the full-grid work of a sweep to a few operations."""
+    inv = safe_div(1.0, _idle(s, t), 0.0)
+    q = jnp.where(inv > 0, clamp_min(1.0 - clamp_min(t.concurrency - t.b, 0.0) * inv, 0.0), 0.0)
     slots = s.workload.dp_attention * safe_div(s.workload.host_kv_bytes, t.history, jnp.inf)
-    return safe_div(off, idle, 0.0), kink_min(1.0, safe_div(slots, off, jnp.inf))
+    return q, kink_min(q, slots * inv)
 
 
 def idle_sessions(s: Scenario):
@@ -225,14 +232,16 @@ def offloaded_share(s: Scenario):
 def host_held_share(s: Scenario):
     """Share of the off-HBM histories the host tier holds: ``g = min(1, a M_h / hist /
     (q I))`` (``M_h`` = host_kv_bytes per device, ``hist`` = history_bytes_per_device)."""
-    return _shares(s, turn_terms(s))[1]
+    q, held = _shares(s, turn_terms(s))
+    return safe_div(held, q, 1.0)
 
 
 def reload_s(s: Scenario, terms: TurnTerms | None = None):
     """Replica-seconds a follow-up spends getting its history back, s:
-    ``q (g min(load, recompute - followup) + (1 - g)(recompute - followup))`` (module
-    docstring); 0 when every idle session stays resident."""
+    ``q (g min(load, rebuild) + (1 - g) rebuild)`` with ``rebuild = recompute - followup``
+    (module docstring), computed as ``q rebuild - q g max(0, rebuild - load)``; 0 when every
+    idle session stays resident."""
     t = turn_terms(s) if terms is None else terms
     rebuild = clamp_min(t.recompute - t.followup, 0.0)
-    q, g = _shares(s, t)
-    return q * (g * kink_min(t.load, rebuild) + (1.0 - g) * rebuild)
+    q, held = _shares(s, t)
+    return q * rebuild - held * clamp_min(rebuild - t.load, 0.0)

@@ -40,6 +40,9 @@ linear-attention / SSM layers  ``linear_layer_fraction``,                 0
                                ``state_bytes_per_layer``
 operator classes               ``gemm_*``/``attention_*`` efficiency and   1, 0 bits, 1
                                compute bits; ``operator_overlap``
+sessions (``_turns.py``)       ``turns``, ``turn_input_tokens``,          1, 0, 0,
+                               ``think_s``, ``prefix_tokens``; host tier  0; 1e18 B, 1
+                               ``host_kv_bytes``, ``swap_duplex``
 ============================  =========================================  ==============
 
 Names, sources and other labels live outside the trees (see ``kvjax.catalog``).
