@@ -28,7 +28,7 @@ def parse(text, source="bad.toml"):
 def test_builtin_specs_parse():
     names = sp.builtin_names()
     for n in ("paper-running-example", "context-scaling", "compression-space", "tp-scaling",
-              "benchmark-100m"):  # fmt: skip
+              "benchmark-100m", "multi-turn"):  # fmt: skip
         assert n in names
         s = sp.load_spec(n)
         assert s.size >= 1 and len(s.hash) == 64

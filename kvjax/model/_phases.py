@@ -34,7 +34,7 @@ from . import _parallel as par
 from ._attention import prefill_attention_flop as prefill_attention_flop
 from ._collectives import ACTIVATION_BYTES as ACTIVATION_BYTES
 from ._collectives import tp_comm_s as tp_comm_s
-from ._numerics import clamp_min, kink_max, kink_min, nan_unless
+from ._numerics import clamp_min, kink_max, kink_min, nan_unless, safe_div
 from ._types import Scenario
 
 
@@ -115,7 +115,7 @@ def _prefill_tick_bytes(s: Scenario):
     c = w.prefill_chunk_tokens
     chunked = c > 0
     per_read = jnp.where(chunked, kink_min(chunk, c), chunk)  # tokens of one pass
-    reads = jnp.where(chunked, chunk / per_read, 1.0)
+    reads = jnp.where(chunked, safe_div(chunk, per_read, 1.0), 1.0)  # a prompt all cached: 0/0
     weights = mem.weight_bytes_touched_per_device(s, w.dp_attention * per_read) * reads
     cached = mem.kv_bytes_per_token(s) * mem.kv_tokens_kept(s, mem.cached_prompt_tokens(s))
     cached = cached / mem.kv_shards(s) / par.kv_splits(s)
