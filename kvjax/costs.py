@@ -60,6 +60,7 @@ from .model._memory import (
 )
 from .model._memory import shared_prefix_bytes as shared_prefix_bytes
 from .model._memory import state_bytes_per_user as state_bytes_per_user
+from .model._memory import turn_growth_tokens as turn_growth_tokens
 from .model._memory import usable_hbm_bytes_per_device as usable_hbm_bytes_per_device
 from .model._memory import weight_bytes as weight_bytes
 from .model._memory import weight_bytes_per_device as weight_bytes_per_device
@@ -133,5 +134,6 @@ from .model._turns import offloaded_share as offloaded_share
 from .model._turns import recompute_prefill_s as recompute_prefill_s
 from .model._turns import reload_s as reload_s
 from .model._turns import session_output_tokens as session_output_tokens
+from .model._turns import swap_s as swap_s
 from .model._turns import swap_time_s as swap_time_s
 from .model._turns import turn_terms as turn_terms

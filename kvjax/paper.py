@@ -180,6 +180,11 @@ def render(rows: list[Row], markdown: bool = False) -> str:
                 cell += f" ({sig(p)})"
             cells.append(cell)
         body.append([r.label] + cells)
+    return _table(head, body, markdown)
+
+
+def _table(head: list, body: list, markdown: bool) -> str:
+    """A header and rows of cells as Markdown or as aligned text columns."""
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(b) + " |" for b in body]
@@ -244,12 +249,7 @@ def render_multi_turn(markdown: bool = False) -> str:
     rows = multi_turn_rows()
     head = ["multi-turn, 50K + 5 turns"] + list(TURN_STRATEGIES)
     body = [[r.label] + [sig(v) for v in r.values] for r in rows]
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
-    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-    rule = ["-" * w for w in widths]
-    return "\n".join(columns([list(c) for c in zip(head, rule, *body)], align="left"))
+    return _table(head, body, markdown)
 
 
 TURN_NOTE = """\

@@ -306,14 +306,21 @@ def free_hbm_bytes_per_device(s: Scenario):
             - prefill_activation_bytes_per_device(s))  # fmt: skip
 
 
+def turn_growth_tokens(s: Scenario):
+    """Mean context a session's later turns add to its first prompt: ``(n_t - 1)(u + n) /
+    2`` (turn ``j`` starts ``j (u + n)`` tokens later; 0 with one turn)."""
+    w = s.workload
+    return 0.5 * (w.turns - 1.0) * (w.turn_input_tokens + w.output_tokens)
+
+
 def capacity_context_tokens(s: Scenario):
     """Context at which capacity is sized: ``T + (n_t - 1)(u + n) / 2 + c_n n / 2`` -- the
     mean turn's prompt (``T`` with one turn, the paper's) plus ``c_n`` =
     capacity_decode_share of its decode (1: the mean context of a decoding turn; 2: its
     end).  Example: 50K first prompt, 5 turns of 1,000 in and 250 out: 52,500 tokens."""
     w = s.workload
-    turns = 0.5 * (w.turns - 1.0) * (w.turn_input_tokens + w.output_tokens)
-    return w.context_tokens + turns + w.capacity_decode_share * 0.5 * w.output_tokens
+    growth = turn_growth_tokens(s)
+    return w.context_tokens + growth + w.capacity_decode_share * 0.5 * w.output_tokens
 
 
 def cached_prompt_tokens(s: Scenario):

@@ -233,8 +233,7 @@ def decode_context_tokens(s: Scenario):
     falls inside the decode range).
     """
     w = s.workload
-    turns = 0.5 * (w.turns - 1.0) * (w.turn_input_tokens + w.output_tokens)
-    return w.context_tokens + turns + 0.5 * (w.output_tokens - 1.0)
+    return w.context_tokens + mem.turn_growth_tokens(s) + 0.5 * (w.output_tokens - 1.0)
 
 
 def _decode_tick_bytes(s: Scenario, batch):

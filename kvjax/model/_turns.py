@@ -56,6 +56,12 @@ def host_transfer_s(s: Scenario, nbytes):
     return nbytes / (s.hardware.host_link_bytes_per_s * s.workload.host_link_efficiency)
 
 
+def swap_s(s: Scenario, nbytes):
+    """A swap of ``nbytes`` per device, out and in: ``(2 - d_h) x host_transfer_s`` (on a
+    full-duplex link, ``d_h = swap_duplex = 1``, the out leg runs under the in leg)."""
+    return (2.0 - s.workload.swap_duplex) * host_transfer_s(s, nbytes)
+
+
 def swap_time_s(s: Scenario):
     """Swap one user's KV out to host memory and another's in, s, whether or not it fits.
 
@@ -63,8 +69,7 @@ def swap_time_s(s: Scenario):
     (``d_h = swap_duplex = 1``, PCIe) the swap-out runs under the swap-in, so a swap costs
     one transfer; the paper adds both (``d_h = 0``).
     """
-    one = host_transfer_s(s, mem.kv_bytes_per_user_per_device(s))
-    return (2.0 - s.workload.swap_duplex) * one
+    return swap_s(s, mem.kv_bytes_per_user_per_device(s))
 
 
 def context_switch_s(s: Scenario):
@@ -92,39 +97,30 @@ def followup_context_tokens(s: Scenario):
     return w.context_tokens + 0.5 * w.turns * (w.turn_input_tokens + w.output_tokens)
 
 
-def _prefill_inputs(s: Scenario):
-    """(context, cached) tokens of the first prompt, a kept follow-up and a recomputed one:
-    a prompt whose first ``c`` tokens are cached is a prompt with a ``c``-token prefix that
-    always hits."""
-    w = s.workload
-    x = followup_context_tokens(s)
-    hit = w.prefix_hit_rate * w.prefix_tokens
-    return (w.context_tokens, x, x), (hit, clamp_min(x - w.turn_input_tokens, 0.0), hit)
-
-
 def _prefill_of(s: Scenario, context, cached) -> Scenario:
+    """The prefill of a ``context``-token prompt whose first ``cached`` tokens are in the
+    cache: a prompt with a ``cached``-token prefix that always hits."""
     w = s.workload.replace(context_tokens=context, prefix_tokens=cached, prefix_hit_rate=1.0)
     return s.replace(workload=w)
 
 
-def _prefills(s: Scenario):
-    """``prefill_terms`` (compute, memory, comm, roof) of the first prompt, a kept follow-up
-    and a recomputed one.  Three evaluations, not one over a stacked axis: XLA fuses a
-    stacked result into every full-grid consumer and recomputes it per batch element (a
-    session metric's sweep kernel 18x slower, benchmarks/bench_sweep.py)."""
-    context, cached = _prefill_inputs(s)
-    return tuple(ph.prefill_terms(_prefill_of(s, x, c)) for x, c in zip(context, cached))
+def _followup(s: Scenario) -> Scenario:
+    """The mean follow-up with its history kept: ``u`` new tokens after ``X - u`` cached."""
+    x = followup_context_tokens(s)
+    return _prefill_of(s, x, clamp_min(x - s.workload.turn_input_tokens, 0.0))
 
 
-def _prefill_times(s: Scenario):
-    return tuple(ph.combine_s(p[3], p[2], s.workload.comm_overlap) for p in _prefills(s))
+def _recompute(s: Scenario) -> Scenario:
+    """The mean follow-up with its history dropped: only the shared prefix cached, on a hit."""
+    w = s.workload
+    return _prefill_of(s, followup_context_tokens(s), w.prefix_hit_rate * w.prefix_tokens)
 
 
 def followup_prefill_s(s: Scenario):
     """Time to first token of a follow-up whose history is kept, s: the prefill of its
     ``u`` new tokens attending to the ``T + n_t (u + n) / 2 - u`` before them (NaN when one
     user does not fit)."""
-    return nan_unless(mem.fits_one(s), _prefill_times(s)[1])
+    return nan_unless(mem.fits_one(s), ph.prefill_time_s(_followup(s)))
 
 
 def recompute_prefill_s(s: Scenario):
@@ -132,7 +128,7 @@ def recompute_prefill_s(s: Scenario):
     whole mean follow-up prompt (less the shared prefix on a hit).  Evaluated at the mean
     context: exact for the linear terms, low by the variance of the quadratic attention
     term over the turns."""
-    return nan_unless(mem.fits_one(s), _prefill_times(s)[2])
+    return nan_unless(mem.fits_one(s), ph.prefill_time_s(_recompute(s)))
 
 
 def history_bytes_per_device(s: Scenario):
@@ -148,7 +144,7 @@ def history_load_s(s: Scenario):
     """Time to bring one session's history back from host memory, s:
     ``(2 - d_h) history_bytes_per_device / (beta_h eta_h)`` (its swap-out runs under another
     session's load on a full-duplex link).  NaN when one user does not fit."""
-    t = (2.0 - s.workload.swap_duplex) * host_transfer_s(s, history_bytes_per_device(s))
+    t = swap_s(s, history_bytes_per_device(s))
     return nan_unless(mem.fits_one(s), t)
 
 
@@ -173,25 +169,27 @@ class TurnTerms(NamedTuple):
 
 def turn_terms(s: Scenario) -> TurnTerms:
     """The :class:`TurnTerms` of ``s``.  Prefills are ``prefill_work_s`` (a pipeline's bubble
-    filled, ``a`` DP ranks at once).
+    filled, ``a`` DP ranks at once), each of the three its own evaluation: XLA fused one
+    evaluation over a stacked axis of 3 into every full-grid consumer and recomputed it per
+    point (``benchmarks/bench_metric_kernel.py session_gpu_s``, docs/performance.md).
 
-    The terms that do not depend on the batch are computed behind an optimisation barrier,
-    at the size of the axes they depend on: otherwise XLA fuses them into the full-grid
-    session arithmetic and recomputes them per point (a sweep kernel of ``session_gpu_s``
-    98 -> 111 M points/s, ``benchmarks/bench_sweep.py``).  The barrier is the identity in
-    value and derivative, one per term so that the leaves each depends on stay exact."""
+    The terms that do not depend on the batch sit behind an optimisation barrier, so that
+    they are computed at the size of the axes they depend on, not fused into the full-grid
+    session arithmetic.  The barrier is the identity in value and derivative, one per term
+    so that the leaves each depends on stay exact."""
     w = s.workload
     scale = par.microbatches(s) / par.prefill_ticks(s) / w.dp_attention
-    times = (ph.combine_s(p[3], p[2], w.comm_overlap) * scale for p in _prefills(s))
+    first_parts = ph.prefill_terms(s)
+    parts = (first_parts, ph.prefill_terms(_followup(s)), ph.prefill_terms(_recompute(s)))
+    times = (ph.combine_s(p[3], p[2], w.comm_overlap) * scale for p in parts)
     history = history_bytes_per_device(s)
-    load = (2.0 - w.swap_duplex) * host_transfer_s(s, history) / w.dp_attention
+    load = swap_s(s, history) / w.dp_attention
     first, follow, again, load, c, history = (
         _barrier(x) for x in (*times, load, mem.concurrency(s), history))
     b = clamp_min(kink_min(w.batch, c), 1.0)
     step_parts = ph.decode_step_terms_at(s, b)
     step = ph.combine_s(step_parts[3], step_parts[2], w.comm_overlap)
-    return TurnTerms(first, follow, again, load, step, b, c, history,
-                     ph.prefill_terms(s), step_parts)  # fmt: skip
+    return TurnTerms(first, follow, again, load, step, b, c, history, first_parts, step_parts)
 
 
 def _barrier(x):
