@@ -1,7 +1,7 @@
 """Every named cost function in one namespace (re-exports; the code lives in
 ``kvjax/model/_memory.py``, ``_attention.py``, ``_parallel.py``, ``_collectives.py``,
-``_operators.py``, ``_phases.py``, ``_breakdown.py``, ``_session.py``, ``_turns.py`` and
-``_roofline.py``).
+``_operators.py``, ``_phases.py``, ``_breakdown.py``, ``_session.py``, ``_turns.py``,
+``_tiers.py`` and ``_roofline.py``).
 
 Each takes one ``Scenario`` (and sometimes a token count) and returns a scalar, elementwise in
 the leaves; ``docs/cost-model.md`` derives and works through every one."""
@@ -122,6 +122,14 @@ from .model._session import session_wall_s as session_wall_s
 from .model._session import sessions_per_hour as sessions_per_hour
 from .model._session import usd_per_million_output_tokens as usd_per_million_output_tokens
 from .model._session import usd_per_session as usd_per_session
+from .model._tiers import busy_node_devices as busy_node_devices
+from .model._tiers import fill_fastest_first as fill_fastest_first
+from .model._tiers import host_bytes_per_s as host_bytes_per_s
+from .model._tiers import host_kv_capacity_bytes as host_kv_capacity_bytes
+from .model._tiers import remote_bytes_per_s as remote_bytes_per_s
+from .model._tiers import ssd_bytes_per_s as ssd_bytes_per_s
+from .model._tiers import ssd_kv_capacity_bytes as ssd_kv_capacity_bytes
+from .model._tiers import uplink_sharers as uplink_sharers
 from .model._turns import context_switch_s as context_switch_s
 from .model._turns import followup_context_tokens as followup_context_tokens
 from .model._turns import followup_prefill_s as followup_prefill_s
@@ -132,8 +140,10 @@ from .model._turns import host_transfer_s as host_transfer_s
 from .model._turns import idle_sessions as idle_sessions
 from .model._turns import offloaded_share as offloaded_share
 from .model._turns import recompute_prefill_s as recompute_prefill_s
+from .model._turns import recompute_share as recompute_share
 from .model._turns import reload_s as reload_s
 from .model._turns import session_output_tokens as session_output_tokens
 from .model._turns import swap_s as swap_s
 from .model._turns import swap_time_s as swap_time_s
+from .model._turns import tier_shares as tier_shares
 from .model._turns import turn_terms as turn_terms

@@ -14,6 +14,8 @@ Conventions (stated in the printed table and in ``docs/cost-model.md``):
   defaults hold back an engine's reserve, vLLM's 0.9 and 1.79 GiB).
 - A context switch adds its swap-out and swap-in, ``swap_duplex = 0`` (the default, 1,
   overlaps them on the full-duplex PCIe link: half the time).
+- The A100 alone on its node, ``node_fill = 0``: its PCIe link all its own (the default, 1,
+  fills the DGX A100 with such replicas, and two GPUs share each PCIe switch's uplink).
 - Prefill attention under four conventions: none (the linear ``2 P T`` term alone), QK^T
   only under the causal mask (mask fraction 0.25), causal QK^T + AV (0.5), non-causal (1.0).
 """
@@ -57,7 +59,8 @@ def paper_scenario(context_tokens: float, **workload) -> Scenario:
     hardware = catalog.load_hardware("a100-80gb-sxm").replace(
         allreduce_latency_s=leaf_defaults()["hardware.allreduce_latency_s"]
     )
-    conventions = {"hbm_utilization": 1.0, "hbm_reserve_bytes": 0.0, "swap_duplex": 0.0}
+    conventions = {"hbm_utilization": 1.0, "hbm_reserve_bytes": 0.0, "swap_duplex": 0.0,
+                   "node_fill": 0.0}  # fmt: skip
     conventions |= workload
     w = Workload(context_tokens=float(context_tokens), output_tokens=OUTPUT_TOKENS, **conventions)
     return Scenario(model, hardware, w)
@@ -216,6 +219,7 @@ TURN_STRATEGIES = {
     "recompute (no host tier)": {"host_kv_bytes": 0.0},
     "host DRAM, serial PCIe": {"swap_duplex": 0.0},
     "host DRAM, full duplex": {"swap_duplex": 1.0},
+    "full DGX A100, duplex": {"swap_duplex": 1.0, "node_fill": 1.0},
     "one user alone (resident)": {"batch": 1.0, "think_s": 0.0},
 }
 _TURN_METRICS = {
@@ -257,7 +261,9 @@ Multi-turn: the same model and device, a 50K-token first prompt then 4 follow-up
 1,000 new tokens and 250 out each, 30 s of think time, 4 users in flight where 1.4 fit. A
 follow-up whose history waited off HBM loads it from host DRAM over PCIe or recomputes it,
 whichever is cheaper (kvjax/model/_turns.py); the swap the paper charges as a penalty is
-what replaces re-prefilling the conversation."""
+what replaces re-prefilling the conversation. On a DGX A100 full of such replicas two GPUs
+share each PCIe switch's uplink, so a full-duplex load takes as long as a serial one on a
+link of one's own (kvjax/model/_tiers.py)."""
 
 
 def report(markdown: bool = False) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+import jax
 import pytest
 
 # `kvjax sweep` turns JAX's persistent compilation cache on: keep the tests' entries (in
@@ -158,3 +159,21 @@ def explore_store(tmp_path_factory):
     from explore_store import make_store
 
     return make_store(tmp_path_factory.mktemp("explore-store") / "s.zarr")
+
+
+@pytest.fixture
+def x64():
+    """Float64 for a test whose hand-worked numbers are checked to 1e-6 or finer
+    (``pytestmark = pytest.mark.usefixtures("x64")``)."""
+    with jax.enable_x64(True):
+        yield
+
+
+def f(x) -> float:
+    """A 0-d result as a Python float."""
+    return float(x)
+
+
+def approx(x, rel=1e-6):
+    """``pytest.approx`` at the hand-worked tests' default tolerance, 1e-6."""
+    return pytest.approx(x, rel=rel)

@@ -195,6 +195,8 @@ _FLAG_BAD = [
     ("--prefix-tokens", "1e9", "exceeds context_tokens"),
     ("--prefix-hit-rate", "1.5", "[0, 1]"), ("--host-kv-bytes", "-1", "host_kv_bytes"),
     ("--swap-duplex", "2", "swap_duplex"), ("--host-link-efficiency", "0", "(0, 1]"),
+    ("--node-fill", "1.5", "node_fill"), ("--ssd-kv-bytes", "-1", "ssd_kv_bytes"),
+    ("--remote-kv-bytes", "-1", "remote_kv_bytes"),
 ]  # fmt: skip
 FLAG_CASES = [
     Case(f"{cmd[0]}{flag}={value}", [*cmd, flag, value], (flag.lstrip("-")[:7], want))

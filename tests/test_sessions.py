@@ -14,9 +14,8 @@ query-key pair (``4 L N H``); causal: half of the ``T^2`` pairs.
 
 from __future__ import annotations
 
-import jax
 import pytest
-from conftest import SMOOTH_POINTS, scenario
+from conftest import SMOOTH_POINTS, approx, f, scenario
 
 from kvjax import costs as c
 from kvjax.model import elasticity
@@ -27,18 +26,7 @@ F, BETA, PCIE = 312e12, 2.039e12, 32e9
 FREE = 80 * 2**30 - 68e9  # HBM beside the weights under the paper's convention
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
-def f(x) -> float:
-    return float(x)
-
-
-def approx(x, rel=1e-6):
-    return pytest.approx(x, rel=rel)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 def prefill_flop(new, cached):

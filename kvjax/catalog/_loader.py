@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from ..errors import fail, suggest
 from ..model import Hardware, Model, first_problem, leaf_info
 from ..model import leaf_defaults as _leaf_defaults
-from ..units import GB, TERA, US, GiB
+from ..units import GB, TB, TERA, US, GiB
 
 DATA_ENV = "KVJAX_DATA_DIR"
 FILES = {"models": "models.toml", "hardware": "hardware.toml"}
@@ -64,10 +64,19 @@ _HARDWARE_LEAVES = {
     "scaleout_latency_us": ("hardware.scaleout_latency_s", US),
     "allreduce_latency_us": ("hardware.allreduce_latency_s", US),
     "alltoall_latency_us": ("hardware.alltoall_latency_s", US),
+    "node_devices": ("hardware.node_devices", 1.0),
+    "host_uplink_devices": ("hardware.host_uplink_devices", 1.0),
+    "host_dram_gib": ("hardware.host_dram_bytes", GiB),
+    "host_dram_gb_per_s": ("hardware.host_dram_bytes_per_s", GB),
+    "nvme_tb": ("hardware.ssd_bytes", TB),
+    "nvme_gb_per_s": ("hardware.ssd_bytes_per_s", GB),
 }
 # Optional fabric fields: catalog field -> (leaf, factor to SI); absent = the leaf's default.
 _FABRIC = ("scaleup_domain", "scaleout_gb_per_s", "scaleout_latency_us",
-           "allreduce_latency_us", "alltoall_latency_us")  # fmt: skip
+           "allreduce_latency_us", "alltoall_latency_us",
+           # the node below HBM (issue 12's KV tiers); absent = the device alone
+           "node_devices", "host_uplink_devices", "host_dram_gib", "host_dram_gb_per_s",
+           "nvme_tb", "nvme_gb_per_s")  # fmt: skip
 _HARDWARE_SPEC = {
     "name": ("str", True, None),
     "vendor": ("str", True, None),

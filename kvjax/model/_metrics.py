@@ -157,6 +157,9 @@ METRICS: dict[str, MetricInfo] = {
     "offloaded_share": MetricInfo(
         tu.offloaded_share, "1", "share of follow-ups whose history is off HBM"
     ),
+    "recompute_share": MetricInfo(
+        tu.recompute_share, "1", "share of follow-ups that recompute their history"
+    ),
     "devices_per_replica": MetricInfo(
         par.devices_per_replica, "1", "devices per replica (tp x dp_attention x pp x cp)",
         sense=None,

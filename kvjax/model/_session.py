@@ -39,7 +39,7 @@ from . import _memory as mem
 from . import _parallel as par
 from . import _phases as ph
 from . import _turns as tu
-from ._numerics import clamp_min, kink_max, kink_min
+from ._numerics import kink_max, kink_min
 from ._types import Scenario
 
 REGIMES = {
@@ -137,13 +137,16 @@ def decode_regime(s: Scenario):
 
 def session_regime(s: Scenario):
     """Binding resource of a whole session: the regime of its largest part (prefill, decode
-    share, or 3 = host link when reloading from host memory dominates); 4 when nothing
-    fits."""
+    share, or when reloading histories dominates the link they come over: 3 = PCIe from
+    host DRAM or NVMe, 5 = the NIC from a remote pool); 4 when nothing fits."""
     t = tu.turn_terms(s)
     prefill, decode, reload = _session_parts(s, t)
     pre_code = _phase_regime(s, *t.first_parts)
     dec_code = _phase_regime(s, *t.step_parts)
     code = jnp.where(prefill >= decode, pre_code, dec_code)
-    loads = t.load <= clamp_min(t.recompute - t.followup, 0.0)
-    code = jnp.where((reload > kink_max(prefill, decode)) & loads, 3.0, code)
+    _, (host, ssd, remote), savings = tu.tier_shares(s, t)
+    loads = sum(jnp.where(save > 0, x, 0.0) for x, save in zip((host, ssd, remote), savings))
+    loads = loads > 0
+    tier = jnp.where(remote > host + ssd, 5.0, 3.0)  # the NIC to a remote pool, or PCIe
+    code = jnp.where((reload > kink_max(prefill, decode)) & loads, tier, code)
     return jnp.where(mem.fits_one(s), code, 4.0)

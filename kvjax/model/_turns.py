@@ -1,5 +1,6 @@
-"""Turns of a session and where its KV waits between them: resident, offloaded to host
-memory over the host link, or dropped and recomputed (issue 12).
+"""Turns of a session and where its KV waits between them: resident, offloaded to a tier
+below HBM (host DRAM, local SSD, a remote pool: ``_tiers.py``), or dropped and recomputed
+(issue 12).
 
 A session is ``n_t`` turns: the first prompt of ``T`` tokens, then follow-ups of ``u`` new
 tokens, every turn generating ``n``; the context grows by ``u + n`` a turn.  A follow-up
@@ -8,15 +9,18 @@ whose history is kept prefills only its ``u`` new tokens, attending to everythin
 ``theta``, or queued while more sessions are active than fit.  By Little's law a replica
 that does ``w`` seconds of work per turn has ``theta / w`` sessions thinking at any time; the
 HBM left beside the resident batch holds some of the idle sessions' caches, the rest are
-off HBM.  A follow-up whose history is off HBM pays the cheaper of loading it from host
-memory (where the host tier has room) and recomputing it:
+off HBM.  A follow-up whose history is off HBM pays the cheaper of loading it from the tier
+that holds it and recomputing it:
 
-    reload = q (g min(load, recompute) + (1 - g) recompute)
+    reload = q rebuild - sum_k x_k max(0, rebuild - load_k)
 
-with ``q`` the share of turns whose history is off HBM (:func:`offloaded_share`) and ``g``
-the share of those the host tier holds (:func:`host_held_share`).  The minimum is
-``kink_min``: exact, its derivative at a tie that of the load.  The paper's context switch
-is the load leg (``kvjax.costs.context_switch_s``).
+with ``q`` the share of turns whose history is off HBM (:func:`offloaded_share`), ``x_k``
+the share tier ``k`` holds -- filled by the tiers that save the most first, within their
+capacities (``_tiers.fill_fastest_first``) -- and ``rebuild`` the recompute beyond a kept
+follow-up's prefill.  With one tier, the host, that holds a share ``g`` of the off-HBM
+histories it is ``q (g min(load, rebuild) + (1 - g) rebuild)``; the minimum is exact, its
+derivative at a tie that of the load.  The paper's context switch is the host-load leg
+(``kvjax.costs.context_switch_s``).
 
 Yi-34B on one A100 (the paper's settings, all of HBM): reloading a 50K-token history from
 host memory takes 12.29e9 B / 32e9 B/s = 0.38 s over a full-duplex PCIe 4.0 x16 link;
@@ -44,6 +48,7 @@ import jax.numpy as jnp
 from . import _memory as mem
 from . import _parallel as par
 from . import _phases as ph
+from . import _tiers as tiers
 from ._numerics import clamp_min, kink_min, nan_unless, safe_div
 from ._types import Scenario
 
@@ -51,15 +56,20 @@ from ._types import Scenario
 
 
 def host_transfer_s(s: Scenario, nbytes):
-    """Seconds to move ``nbytes`` per device one way over its host link:
-    ``bytes / (beta_h eta_h)`` (each device over its own link, in parallel)."""
-    return nbytes / (s.hardware.host_link_bytes_per_s * s.workload.host_link_efficiency)
+    """Seconds to move ``nbytes`` per device one way to or from host memory:
+    ``bytes / beta_H`` (``_tiers.host_bytes_per_s``: ``beta_h eta_h`` on the device's own
+    link; less where the node's devices share uplinks or DRAM bandwidth)."""
+    return nbytes / tiers.host_bytes_per_s(s)
 
 
-def swap_s(s: Scenario, nbytes):
-    """A swap of ``nbytes`` per device, out and in: ``(2 - d_h) x host_transfer_s`` (on a
-    full-duplex link, ``d_h = swap_duplex = 1``, the out leg runs under the in leg)."""
-    return (2.0 - s.workload.swap_duplex) * host_transfer_s(s, nbytes)
+def swap_s(s: Scenario, nbytes, rate=None):
+    """A swap of ``nbytes`` per device, out and in, over a link of ``rate`` B/s (the host
+    link by default): ``(2 - d_h) bytes / rate`` (on a full-duplex link, ``d_h =
+    swap_duplex = 1``, the out leg runs under the in leg); inf over a link of rate 0."""
+    legs = 2.0 - s.workload.swap_duplex
+    if rate is None:
+        return legs * host_transfer_s(s, nbytes)
+    return safe_div(legs * nbytes, rate, jnp.inf)  # inf, not 0 x inf, in a gradient
 
 
 def swap_time_s(s: Scenario):
@@ -158,7 +168,8 @@ class TurnTerms(NamedTuple):
     first: object  # the first prompt's prefill (prefill_work_s)
     followup: object  # a kept follow-up's prefill
     recompute: object  # a dropped follow-up's prefill (its whole history)
-    load: object  # a history load on every DP rank at once (/ a)
+    loads: tuple  # a history load from each tier (_tiers.TIERS), every DP rank at once (/ a)
+    slots: tuple  # histories each tier holds per replica: a M_k / history
     step: object  # a decode step at the resident batch b
     b: object  # the resident batch, min(batch, C), at least 1
     concurrency: object  # C
@@ -183,13 +194,16 @@ def turn_terms(s: Scenario) -> TurnTerms:
     parts = (first_parts, ph.prefill_terms(_followup(s)), ph.prefill_terms(_recompute(s)))
     times = (ph.combine_s(p[3], p[2], w.comm_overlap) * scale for p in parts)
     history = history_bytes_per_device(s)
-    load = swap_s(s, history) / w.dp_attention
-    first, follow, again, load, c, history = (
-        _barrier(x) for x in (*times, load, mem.concurrency(s), history))
+    loads = (swap_s(s, history, r * w.dp_attention) for r in tiers.tier_rates(s))
+    slots = (w.dp_attention * safe_div(m, history, jnp.inf) for m in tiers.tier_capacities(s))
+    first, follow, again, c, history, *rest = (_barrier(x) for x in (
+        *times, mem.concurrency(s), history, *loads, *slots))
     b = clamp_min(kink_min(w.batch, c), 1.0)
     step_parts = ph.decode_step_terms_at(s, b)
     step = ph.combine_s(step_parts[3], step_parts[2], w.comm_overlap)
-    return TurnTerms(first, follow, again, load, step, b, c, history, first_parts, step_parts)
+    n = len(tiers.TIERS)
+    return TurnTerms(first, follow, again, tuple(rest[:n]), tuple(rest[n:]), step, b, c,
+                     history, first_parts, step_parts)  # fmt: skip
 
 
 def _barrier(x):
@@ -202,14 +216,20 @@ def _idle(s: Scenario, t: TurnTerms):
     return w.think_s / work + clamp_min(w.batch - t.concurrency, 0.0)
 
 
-def _shares(s: Scenario, t: TurnTerms):
-    """``(q, q g)``: the share of follow-ups whose history is off HBM, and the share whose
-    history the host tier holds.  ``q g = min(q, a M_h / hist / I)`` (as ``off = q I``),
-    which keeps the full-grid work of a sweep to a few operations."""
+def _rebuild(t: TurnTerms):
+    return clamp_min(t.recompute - t.followup, 0.0)
+
+
+def tier_shares(s: Scenario, terms: TurnTerms | None = None):
+    """``(q, (x_host, x_ssd, x_remote), savings)``: the share of follow-ups whose history
+    is off HBM, the shares each tier holds (fastest saving first) and the seconds a held
+    history saves in each, ``max(0, rebuild - load_k)``."""
+    t = turn_terms(s) if terms is None else terms
     inv = safe_div(1.0, _idle(s, t), 0.0)
     q = jnp.where(inv > 0, clamp_min(1.0 - clamp_min(t.concurrency - t.b, 0.0) * inv, 0.0), 0.0)
-    slots = s.workload.dp_attention * safe_div(s.workload.host_kv_bytes, t.history, jnp.inf)
-    return q, kink_min(q, slots * inv)
+    rebuild = _rebuild(t)
+    savings = tuple(clamp_min(rebuild - load, 0.0) for load in t.loads)
+    return q, tiers.fill_fastest_first(q, inv, t.slots, savings), savings
 
 
 def idle_sessions(s: Scenario):
@@ -224,22 +244,30 @@ def offloaded_share(s: Scenario):
     """Share of follow-up turns whose history is off HBM: ``q = max(0, I - (C - b)) / I``
     with ``I`` idle sessions, of which the ``C - b`` slots left beside the resident batch
     hold some (0 when no session is idle)."""
-    return _shares(s, turn_terms(s))[0]
+    return tier_shares(s)[0]
 
 
 def host_held_share(s: Scenario):
-    """Share of the off-HBM histories the host tier holds: ``g = min(1, a M_h / hist /
-    (q I))`` (``M_h`` = host_kv_bytes per device, ``hist`` = history_bytes_per_device)."""
-    q, held = _shares(s, turn_terms(s))
-    return safe_div(held, q, 1.0)
+    """Share of the off-HBM histories the host tier holds: ``x_host / q``; with the host the
+    only tier, ``g = min(1, a M_H / hist / (q I))`` (``M_H`` = host DRAM per device,
+    ``_tiers.host_kv_capacity_bytes``; ``hist`` = history_bytes_per_device)."""
+    q, held, _ = tier_shares(s)
+    return safe_div(held[0], q, 1.0)
+
+
+def recompute_share(s: Scenario):
+    """Share of follow-up turns that rebuild their history: ``q - sum_k x_k`` over the tiers
+    whose load beats the rebuild (no tier has room for the rest, or loading is slower)."""
+    q, held, savings = tier_shares(s)
+    kept = sum(jnp.where(save > 0, x, 0.0) for x, save in zip(held, savings, strict=True))
+    return clamp_min(q - kept, 0.0)
 
 
 def reload_s(s: Scenario, terms: TurnTerms | None = None):
     """Replica-seconds a follow-up spends getting its history back, s:
-    ``q (g min(load, rebuild) + (1 - g) rebuild)`` with ``rebuild = recompute - followup``
-    (module docstring), computed as ``q rebuild - q g max(0, rebuild - load)``; 0 when every
-    idle session stays resident."""
+    ``q rebuild - sum_k x_k max(0, rebuild - load_k)`` with ``rebuild = recompute -
+    followup`` (module docstring); 0 when every idle session stays resident."""
     t = turn_terms(s) if terms is None else terms
-    rebuild = clamp_min(t.recompute - t.followup, 0.0)
-    q, held = _shares(s, t)
-    return q * rebuild - held * clamp_min(rebuild - t.load, 0.0)
+    q, held, savings = tier_shares(s, t)
+    saved = sum(x * save for x, save in zip(held, savings, strict=True))
+    return q * _rebuild(t) - saved

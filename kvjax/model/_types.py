@@ -43,6 +43,9 @@ operator classes               ``gemm_*``/``attention_*`` efficiency and   1, 0 
 sessions (``_turns.py``)       ``turns``, ``turn_input_tokens``,          1, 0, 0,
                                ``think_s``, ``prefix_tokens``; host tier  0; 1e18 B, 1
                                ``host_kv_bytes``, ``swap_duplex``
+KV tiers (``_tiers.py``)       ``node_devices``, ``host_uplink_devices``, 1, 1, 1e20,
+                               ``host_dram_bytes[_per_s]``, ``ssd_*``;    1e18, 0, 0;
+                               ``ssd_kv_bytes``, ``remote_kv_bytes``      0, 0
 ============================  =========================================  ==============
 
 Names, sources and other labels live outside the trees (see ``kvjax.catalog``).
@@ -225,6 +228,31 @@ class Hardware(_Leaves):
     fp4_flop_per_s: float = _leaf(
         0.0, symbol="F_4", doc="dense fp4 peak (0: none; 4-bit classes fall back to the 8-bit "
         "peak)", units="FLOP/s", domain=NONNEGATIVE,
+    )  # fmt: skip
+    # -- issue 12: the node below HBM (neutral: the device alone on its own PCIe link) ----
+    node_devices: float = _leaf(
+        1.0, symbol="G_n", doc="devices per node sharing its host DRAM and NVMe (8: an HGX "
+        "board)", domain=AT_LEAST_1,
+    )  # fmt: skip
+    host_uplink_devices: float = _leaf(
+        1.0, symbol="k_u", doc="devices sharing one PCIe uplink to host memory, as wide as a "
+        "device's own link (DGX A100: 2 per switch)", domain=AT_LEAST_1,
+    )  # fmt: skip
+    host_dram_bytes: float = _leaf(
+        1e20, symbol="M_D", doc="host DRAM per node (1e20: unbounded)", units="bytes",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    host_dram_bytes_per_s: float = _leaf(
+        1e18, symbol="beta_D", doc="host DRAM bandwidth per node (memory channels x DDR rate; "
+        "1e18: never binds)", units="bytes/s", domain=NONNEGATIVE,
+    )  # fmt: skip
+    ssd_bytes: float = _leaf(
+        0.0, symbol="M_S", doc="local NVMe per node for data and KV (0: none)", units="bytes",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    ssd_bytes_per_s: float = _leaf(
+        0.0, symbol="beta_S", doc="local NVMe sequential read per node, summed over drives",
+        units="bytes/s", domain=NONNEGATIVE,
     )  # fmt: skip
 
 

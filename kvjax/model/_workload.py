@@ -192,15 +192,29 @@ class Workload(_Leaves):
         "(the rest prefill it; 0: no prefix caching)", domain=SHARE,
     )  # fmt: skip
     host_kv_bytes: float = _leaf(
-        1e18, symbol="M_h", doc="host DRAM per device kept for offloaded KV (vLLM "
-        "--swap-space: 4 GiB; LMCache max_local_cpu_size; 1e18: as much as needed, the "
-        "paper's)", units="bytes", domain=NONNEGATIVE,
+        1e18, symbol="M_h", doc="host DRAM per device kept for offloaded KV, at most the "
+        "node's share (vLLM --swap-space: 4 GiB; LMCache max_local_cpu_size; 1e18: as much "
+        "as the node has, the paper's)", units="bytes", domain=NONNEGATIVE,
     )  # fmt: skip
     swap_duplex: float = _leaf(
         1.0, symbol="d_h", doc="share of a swap-out hidden under the swap-in: 1 full duplex "
         "(PCIe moves both ways at once), 0 serial (the paper's out + in)", domain=SHARE,
     )  # fmt: skip
     host_link_efficiency: float = _leaf(
-        1.0, symbol="eta_h", doc="achieved / nominal host link rate (1: the nominal rate)",
-        domain=FRACTION,
+        1.0, symbol="eta_h", doc="achieved / nominal rate of the links to the KV tiers (PCIe, "
+        "NVMe, NIC; 1: the nominal rate)", domain=FRACTION,
+    )  # fmt: skip
+    ssd_kv_bytes: float = _leaf(
+        0.0, symbol="M_s", doc="local NVMe per device kept for offloaded KV, at most the "
+        "node's share (LMCache local_disk, Mooncake's SSD tier; 0: none)", units="bytes",
+        domain=NONNEGATIVE,
+    )  # fmt: skip
+    remote_kv_bytes: float = _leaf(
+        0.0, symbol="M_r", doc="a remote KV pool's bytes per device, reached over the NIC "
+        "(Mooncake Store over RDMA; 0: none)", units="bytes", domain=NONNEGATIVE,
+    )  # fmt: skip
+    node_fill: float = _leaf(
+        1.0, symbol="phi", doc="share of the node's devices moving KV at once, like this "
+        "replica's (1: a node full of such replicas; 0: the replica alone, the paper's)",
+        domain=SHARE,
     )  # fmt: skip
