@@ -1,7 +1,7 @@
 """Every named cost function in one namespace (re-exports; the code lives in
 ``kvjax/model/_memory.py``, ``_attention.py``, ``_parallel.py``, ``_collectives.py``,
 ``_operators.py``, ``_phases.py``, ``_breakdown.py``, ``_session.py``, ``_turns.py``,
-``_tiers.py`` and ``_roofline.py``).
+``_tiers.py``, ``_disagg.py`` and ``_roofline.py``).
 
 Each takes one ``Scenario`` (and sometimes a token count) and returns a scalar, elementwise in
 the leaves; ``docs/cost-model.md`` derives and works through every one."""
@@ -34,6 +34,9 @@ from .model._collectives import ring_allgather_s as ring_allgather_s
 from .model._collectives import soft_min as soft_min
 from .model._collectives import tp_comm_s as tp_comm_s
 from .model._collectives import twoshot_allreduce_s as twoshot_allreduce_s
+from .model._disagg import Disaggregated as Disaggregated
+from .model._disagg import disaggregated as disaggregated
+from .model._disagg import kv_link_bytes_per_s as kv_link_bytes_per_s
 from .model._memory import active_params as active_params
 from .model._memory import cached_prompt_tokens as cached_prompt_tokens
 from .model._memory import capacity_context_tokens as capacity_context_tokens
@@ -113,6 +116,7 @@ from .model._roofline import ring_allreduce_s as ring_allreduce_s
 from .model._roofline import roofline_s as roofline_s
 from .model._session import REGIMES as REGIMES
 from .model._session import decode_regime as decode_regime
+from .model._session import mixed_busy_s as mixed_busy_s
 from .model._session import output_tokens_per_s_per_device as output_tokens_per_s_per_device
 from .model._session import prefill_regime as prefill_regime
 from .model._session import resident_batch as resident_batch
@@ -142,6 +146,7 @@ from .model._turns import offloaded_share as offloaded_share
 from .model._turns import recompute_prefill_s as recompute_prefill_s
 from .model._turns import recompute_share as recompute_share
 from .model._turns import reload_s as reload_s
+from .model._turns import resident_users as resident_users
 from .model._turns import session_output_tokens as session_output_tokens
 from .model._turns import swap_s as swap_s
 from .model._turns import swap_time_s as swap_time_s

@@ -177,3 +177,22 @@ def f(x) -> float:
 def approx(x, rel=1e-6):
     """``pytest.approx`` at the hand-worked tests' default tolerance, 1e-6."""
     return pytest.approx(x, rel=rel)
+
+
+def assert_elasticities_match_fd(s, metric, leaves, eps=1e-5, rel=1e-4):
+    """``kvjax.model.elasticity`` of ``metric`` to each of ``leaves`` at ``s`` against a
+    central finite difference of relative step ``eps`` (``x df/dx / f``)."""
+    from kvjax import costs
+    from kvjax.model import elasticity
+
+    fn = getattr(costs, metric)
+    got = elasticity(s, [metric], leaves)[metric]
+    base = float(fn(s))
+    for leaf in leaves:
+        group, name = leaf.split(".")
+        tree = getattr(s, group)
+        x = getattr(tree, name)
+        up = s.replace(**{group: tree.replace(**{name: x * (1 + eps)})})
+        dn = s.replace(**{group: tree.replace(**{name: x * (1 - eps)})})
+        fd = (float(fn(up)) - float(fn(dn))) / (2 * eps) / base
+        assert float(got[leaf]) == pytest.approx(fd, rel=rel, abs=1e-7), leaf

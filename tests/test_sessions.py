@@ -15,10 +15,9 @@ query-key pair (``4 L N H``); causal: half of the ``T^2`` pairs.
 from __future__ import annotations
 
 import pytest
-from conftest import SMOOTH_POINTS, approx, f, scenario
+from conftest import SMOOTH_POINTS, approx, assert_elasticities_match_fd, f, scenario
 
 from kvjax import costs as c
-from kvjax.model import elasticity
 
 PAIR = 60 * 4 * 56 * 128  # 1,720,320 FLOP per query-key pair over the layers
 KV_TOKEN = 245_760  # bytes per token
@@ -181,14 +180,4 @@ def test_session_elasticities_agree_with_finite_differences(metric):
                            prefix_tokens=2000.0, prefix_hit_rate=0.8, swap_duplex=0.5,
                            host_kv_bytes=4e9, host_link_efficiency=0.7)  # fmt: skip
     s = s.replace(workload=w)
-    got = elasticity(s, [metric], SESSION_LEAVES)
-    base = f(getattr(c, metric)(s))
-    for leaf in SESSION_LEAVES:
-        group, name = leaf.split(".")
-        x = getattr(w, name)
-        h = 1e-5
-        up = s.replace(workload=w.replace(**{name: x * (1 + h)}))
-        dn = s.replace(workload=w.replace(**{name: x * (1 - h)}))
-        fd = (f(getattr(c, metric)(up)) - f(getattr(c, metric)(dn))) / (2 * h) / base
-        e = f(got[metric][leaf])
-        assert e == pytest.approx(fd, rel=1e-4, abs=1e-7), leaf
+    assert_elasticities_match_fd(s, metric, SESSION_LEAVES)

@@ -18,13 +18,12 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import A100_80GB, SMOOTH_POINTS, approx, f, scenario
+from conftest import A100_80GB, SMOOTH_POINTS, approx, assert_elasticities_match_fd, f, scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvjax import catalog
 from kvjax import costs as c
-from kvjax.model import elasticity
 
 KV_TOKEN = 245_760
 HISTORY = KV_TOKEN * 4250  # the queued follow-up's history, bytes
@@ -199,16 +198,7 @@ def test_tier_elasticities_agree_with_finite_differences():
                            ssd_kv_bytes=1e9, remote_kv_bytes=0.6e9)  # fmt: skip
     s = s.replace(hardware=h, workload=w)
     assert 0 < f(c.recompute_share(s)) < f(c.offloaded_share(s))
-    got = elasticity(s, ["session_gpu_s"], TIER_LEAVES)["session_gpu_s"]
-    base = f(c.session_gpu_s(s))
-    for leaf in TIER_LEAVES:
-        group, name = leaf.split(".")
-        tree = getattr(s, group)
-        x, eps = getattr(tree, name), 1e-5
-        up = s.replace(**{group: tree.replace(**{name: x * (1 + eps)})})
-        dn = s.replace(**{group: tree.replace(**{name: x * (1 - eps)})})
-        fd = (f(c.session_gpu_s(up)) - f(c.session_gpu_s(dn))) / (2 * eps) / base
-        assert f(got[leaf]) == pytest.approx(fd, rel=1e-4, abs=1e-7), leaf
+    assert_elasticities_match_fd(s, "session_gpu_s", TIER_LEAVES)
 
 
 def test_catalog_node_figures_are_the_datasheets():

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 
+from ..errors import fail
 from ._parser import examples, print_json
-from ._scenario_args import add_scenario_arguments, scenario_from_args, use_compile_cache
+from ._scenario_args import (
+    add_scenario_arguments,
+    check_scenario,
+    scenario_from_args,
+    use_compile_cache,
+)
 
 
 def scenario_json(args, s) -> dict:
@@ -126,6 +132,7 @@ def _cmd_eval(args) -> int:
     use_compile_cache(args)
     with jax.enable_x64(True):
         r = jax.jit(evaluate)(s)
+    split = _disaggregated(args, s)
     if args.json:
         metrics = {}
         for name, info in METRICS.items():
@@ -137,13 +144,62 @@ def _cmd_eval(args) -> int:
             if info.kind == "bool":
                 m["value"] = bool(v)
             metrics[name] = m
-        print_json({"scenario": scenario_json(args, s), "metrics": metrics})
+        doc = {"scenario": scenario_json(args, s), "metrics": metrics}
+        if split is not None:
+            doc["disaggregated"] = {"prefill_hardware": args.prefill_hardware,
+                                    "prefill_tp": args.prefill_tp, **split}  # fmt: skip
+        print_json(doc)
         return 0
     width = max(len(n) for n in METRICS)
     for name, info in METRICS.items():
         print(f"{name:{width}}  {format_value(float(r[name]), info.units, info.kind):28}  "
               f"{info.long_name}")  # fmt: skip
+    if split is not None:
+        print(f"\ndisaggregated: prefill on {args.prefill_hardware} (tp {args.prefill_tp:g}), "
+              f"decode as above")
+        for name, (units, long_name) in DISAGG_FIELDS.items():
+            print(f"{name:{width}}  {format_value(split[name], units, 'float'):28}  {long_name}")
     return 0
+
+
+DISAGG_FIELDS = {
+    "ttft_s": ("s", "first token: prefill pool + KV transfer not streamed under it"),
+    "tpot_s": ("s", "decode step on the decode pool"),
+    "transfer_s": ("s", "the prompt's KV between the pools"),
+    "prefill_replica_s": ("s", "prefill-replica seconds per session"),
+    "decode_replica_s": ("s", "decode-replica seconds per session"),
+    "balanced_pool_ratio": ("1", "prefill replicas per decode replica, balanced"),
+    "session_gpu_s": ("s", "device-seconds per session, both pools"),
+    "usd_per_session": ("USD", "US$ per session, both pools"),
+    "sessions_per_hour": ("1/h", "sessions per hour per decode replica"),
+}
+
+
+def _disaggregated(args, s):
+    """The disaggregated figures when ``--prefill-hardware`` is given (else None): the
+    prefill pool is ``s`` on that hardware at ``--prefill-tp``, one prompt at a time."""
+    if args.prefill_hardware is None:
+        return None
+    import jax
+
+    from .. import catalog
+    from ..costs import disaggregated
+    from ..model import check_leaf_value
+    from ..units import GB
+
+    check_leaf_value("workload.tp", args.prefill_tp, field="--prefill-tp")
+    if not 0.0 <= args.layer_overlap <= 1.0:
+        raise fail("must lie in [0, 1]", field="--layer-overlap", value=args.layer_overlap)
+    hardware = catalog.load_hardware(args.prefill_hardware, args.precision)
+    p = s.replace(hardware=hardware, workload=s.workload.replace(tp=args.prefill_tp, batch=1.0))
+    check_scenario(p, {"workload.tp": "--prefill-tp"},
+                   {"model": "--model", "hardware": f"--prefill-hardware {args.prefill_hardware}"})
+    link = None if args.kv_link_gb_per_s is None else args.kv_link_gb_per_s * GB
+    if link is not None and not link > 0:
+        raise fail("must be > 0", field="--kv-link-gb-per-s", value=args.kv_link_gb_per_s)
+    with jax.enable_x64(True):
+        d = jax.jit(disaggregated)(p, s, link, args.layer_overlap)
+    return {k: float(v) for k, v in d._asdict().items()}
 
 
 def add_commands(sub) -> None:
@@ -168,6 +224,17 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true",
                    help="one JSON document: {scenario, metrics: {name: {value, units, kind, "
                         "long_name}}} (docs/cli-json.md)")  # fmt: skip
+    g = p.add_argument_group("disaggregated serving (docs/cost-model.md 12.5)")
+    g.add_argument("--prefill-hardware", metavar="ID",
+                   help="also serve the prompts on a separate prefill pool of this hardware")
+    g.add_argument("--prefill-tp", type=float, default=1.0, metavar="N",
+                   help="the prefill pool's tensor-parallel degree (default 1)")
+    g.add_argument("--kv-link-gb-per-s", type=float, metavar="X",
+                   help="KV link between the pools per device, one way, GB/s (default: the "
+                        "slower NIC)")  # fmt: skip
+    g.add_argument("--layer-overlap", type=float, default=1.0, metavar="X",
+                   help="share of the prefill the KV transfer streams under (default 1, layer "
+                        "by layer; 0: after it)")  # fmt: skip
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(

@@ -105,6 +105,25 @@ def log_ratio(dm, m):
     return jnp.where(jnp.isinf(m), jnp.full_like(r, jnp.nan), r)
 
 
+FLOOR_RAMP = 0.1
+"""Width of :func:`smooth_floor`'s ramp: the last tenth before each integer."""
+
+
+def smooth_floor(x, ramp=FLOOR_RAMP):
+    """``floor(x)``, except in the last ``ramp`` before each integer, where it rises to the
+    integer along a smoothstep: ``n + r^2 (3 - 2 r)``, ``n = floor(x)``, ``r = clip((x - n -
+    1 + ramp) / ramp, 0, 1)``.  Exact at integers and below ``n + 1 - ramp``; continuous with
+    a continuous derivative, 0 on the flats and up to ``1.5 / ramp`` on a ramp, so a gradient
+    says how far the next whole user is.  Example: 1.46 -> 1, 17.45 -> 17, 2.95 -> 2.5.
+
+    >>> [round(float(smooth_floor(x)), 4) for x in (1.46, 17.45, 2.95, 3.0)]
+    [1.0, 17.0, 2.5, 3.0]
+    """
+    n = jnp.floor(x)
+    r = jnp.clip((x - n - 1.0 + ramp) / ramp, 0.0, 1.0)
+    return n + r * r * (3.0 - 2.0 * r)
+
+
 def nan_unless(ok, x):
     """``x`` where ``ok``, NaN elsewhere (an infeasible point's latency)."""
     return jnp.where(ok, x, jnp.nan)

@@ -182,9 +182,10 @@ def prefill_comm_s(s: Scenario, classes=None):
     return par.prefill_ticks(s) * tick
 
 
-def prefill_terms(s: Scenario):
-    """``(compute, memory, comm, roof)`` of the prefill, s (``roof``: ``op.roof_s``)."""
-    classes = prefill_classes(s)
+def prefill_terms(s: Scenario, classes=None):
+    """``(compute, memory, comm, roof)`` of the prefill, s (``roof``: ``op.roof_s``), from
+    its ``prefill_classes`` (computed here unless given)."""
+    classes = prefill_classes(s) if classes is None else classes
     roof, compute, memory = op.roof_s(s, classes)
     return compute, memory, prefill_comm_s(s, classes), roof
 

@@ -213,6 +213,17 @@ class Workload(_Leaves):
         0.0, symbol="M_r", doc="a remote KV pool's bytes per device, reached over the NIC "
         "(Mooncake Store over RDMA; 0: none)", units="bytes", domain=NONNEGATIVE,
     )  # fmt: skip
+    mixed_batch_share: float = _leaf(
+        0.0, symbol="omega", doc="share of the prefill work run inside decode steps (chunked "
+        "prefill in mixed batches, SARATHI / vLLM): the session's FLOP and bytes meet one "
+        "roofline, max(sum compute, sum memory) (0: prefill and decode serial, the paper's)",
+        domain=SHARE,
+    )  # fmt: skip
+    integer_users: float = _leaf(
+        0.0, symbol="iota", doc="1: the resident decode batch is a whole number of users "
+        "(a smooth floor, kvjax.model._numerics.smooth_floor); 0: real-valued, the paper's",
+        domain=SHARE,
+    )  # fmt: skip
     node_fill: float = _leaf(
         1.0, symbol="phi", doc="share of the node's devices moving KV at once, like this "
         "replica's (1: a node full of such replicas; 0: the replica alone, the paper's)",
