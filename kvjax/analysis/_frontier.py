@@ -17,173 +17,61 @@ Two outputs:
 - ``pareto_table``: the frontier points as a ``Dataset`` along one ``point`` dim, with a
   coordinate per dim (the point's label) and the objectives, sorted by group then objective.
 
-Algorithms (``n`` points, ``k`` objectives): ``k = 2``: one lexicographic sort plus a prefix
-minimum, ``O(n log n)``, vectorised over groups laid out as rows.  ``k >= 3``: a cheap prefilter by
-the few points that minimise a positive weighted sum (always Pareto-optimal), then, on the
-survivors in lexicographic order (no later point can dominate an earlier one): ``k = 3``, a
-staircase of the earlier non-dominated points' ``(f1, f2)`` queried by bisection;
-``k >= 4``, a block skyline (each block compared with the frontier so far and with itself).
+Feasible points only.  A real sweep is mostly infeasible (~95% NaN); the points with every
+objective non-NaN are found first, and only they are gathered (in float64, maximised ones
+negated), solved and mapped back: all the groups at once, in one pass of the algorithms of
+``kvjax.analysis._pareto`` (``k = 2``: one sort plus a prefix minimum per group; ``k >= 3``: a
+prefilter by candidates, then a staircase (``k = 3``) or a block skyline (``k >= 4``)).
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
 from ..errors import InputError, suggest
-
-_BLOCK = 2048
-
-
-# ----------------------------------------------------------------------------- arrays
+from ._pareto import fronts
 
 
-def _pareto_2d_rows(f0: np.ndarray, f1: np.ndarray) -> np.ndarray:
-    """Non-dominated mask of each row of the (G, m) objective pairs, minimising, no NaN.
-
-    One sort per row by ``f0``.  A point is dominated iff some point with a strictly smaller
-    ``f0`` has ``f1 <=`` its own (the minimum over earlier runs of equal ``f0``), or a point
-    with the same ``f0`` has a strictly smaller ``f1`` (its run's minimum).
-    """
-    g, m = f0.shape
-    order = np.argsort(f0, axis=1)
-    a = np.take_along_axis(f0, order, axis=1)
-    b = np.take_along_axis(f1, order, axis=1)
-    new = np.ones((g, m), dtype=bool)
-    new[:, 1:] = a[:, 1:] != a[:, :-1]
-    pos = np.broadcast_to(np.arange(m), (g, m))
-    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)  # run start per position
-    flat_starts = (np.arange(g)[:, None] * m + pos)[new]
-    run_min = np.minimum.reduceat(b.reshape(-1), flat_starts)
-    rm = np.repeat(run_min, np.diff(np.append(flat_starts, g * m))).reshape(g, m)
-    cm = np.minimum.accumulate(rm, axis=1)
-    before = np.where(start > 0, np.take_along_axis(cm, np.maximum(start - 1, 0), axis=1), np.inf)
-    keep_sorted = ((start == 0) | (b < before)) & (b <= rm)
-    out = np.empty((g, m), dtype=bool)
-    np.put_along_axis(out, order, keep_sorted, axis=1)
-    return out
-
-
-def _dominated_by(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each row of ``b`` (m, k): whether some row of ``a`` (p, k) dominates it."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros(len(b), dtype=bool)
-    le = np.all(a[:, None, :] <= b[None, :, :], axis=2)
-    lt = np.any(a[:, None, :] < b[None, :, :], axis=2)
-    return np.any(le & lt, axis=0)
-
-
-def _remove_dominated(cols: np.ndarray, alive: np.ndarray, cand, stop: bool) -> np.ndarray:
-    """``alive`` (indices into the columns of ``cols``) less those some column of ``cand``
-    dominates; with ``stop``, give up once 16 candidates in a row remove under 1%."""
-    k = cols.shape[0]
-    for i, p in enumerate(cols[:, cand].T):
-        if i % 16 == 0:
-            before = len(alive)
-        sub = cols[:, alive]
-        le = np.ones(len(alive), dtype=bool)
-        lt = np.zeros(len(alive), dtype=bool)
-        for c in range(k):
-            le &= p[c] <= sub[c]
-            lt |= p[c] < sub[c]
-        alive = alive[~(le & lt)]
-        if stop and i % 16 == 15 and len(alive) > 0.99 * before:
-            break
-    return alive
-
-
-def _prefilter(cols: np.ndarray) -> np.ndarray:
-    """Points (columns of ``cols``, shape (k, n)) that no *candidate* point dominates.
-
-    Any candidate will do (dominance is transitive: a point a candidate dominates is off the
-    front whatever the candidate's own status), so good ones are chosen cheaply: first the
-    minimisers of a few positive weighted sums of the range-normalised objectives (one pass
-    each); then, for ``k >= 3`` and on the survivors, up to 256 points of the two-objective
-    front of every pair (one sort each), most central first, until they stop removing points.
-    Real stores' objectives are correlated, so the first step alone leaves most points (289 k
-    of the 477 k feasible ones of a 1e7-point sweep); the pair fronts leave about 1 k.
-    """
-    k, n = cols.shape
-    if n < 4 * _BLOCK:
-        return np.ones(n, dtype=bool)
-    lo, hi = cols.min(axis=1), cols.max(axis=1)
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-        return np.ones(n, dtype=bool)
-    scale = 1.0 / np.where(hi > lo, hi - lo, 1.0)
-    weights = [scale * np.where(np.arange(k) == j, 4.0, 1.0) for j in range(-1, k)]
-    alive = _remove_dominated(cols, np.arange(n), [np.argmin(w @ cols) for w in weights], False)
-    if k >= 3 and len(alive) >= 4 * _BLOCK:
-        sub = cols[:, alive]
-        cand = []
-        for a in range(k):
-            for b in range(a + 1, k):
-                front = np.flatnonzero(_pareto_2d_rows(sub[None, a], sub[None, b])[0])
-                pick = np.linspace(0, len(front) - 1, min(len(front), 256)).astype(int)
-                cand.extend(alive[front[pick]])
-        cand = np.unique(np.asarray(cand))
-        cand = cand[np.argsort(((cols[:, cand] - lo[:, None]) * scale[:, None]).sum(axis=0))]
-        alive = _remove_dominated(cols, alive, cand, True)
-    out = np.zeros(n, dtype=bool)
-    out[alive] = True
-    return out
-
-
-def _pareto_3d(f: np.ndarray) -> np.ndarray:
-    """Non-dominated mask of the rows of ``f`` (n, 3), minimising, no NaN: ``O(n log n)``
-    comparisons plus list updates.
-
-    Distinct rows in lexicographic order; a row is dominated iff an earlier one has
-    ``f1' <= f1`` and ``f2' <= f2`` (its ``f0'`` is <= and the rows differ), which one query
-    of the staircase (``f1`` ascending, ``f2`` strictly descending) of the earlier
-    non-dominated rows answers.  Duplicates share their row's fate.
-    """
-    rows, inv = np.unique(f, axis=0, return_inverse=True)  # lexicographic order
-    keep = np.zeros(len(rows), dtype=bool)
-    xs: list = []  # staircase f1, ascending
-    ys: list = []  # staircase f2, strictly descending
-    for i, (_, a, b) in enumerate(rows.tolist()):
-        j = bisect.bisect_right(xs, a)
-        if j > 0 and ys[j - 1] <= b:
-            continue
-        keep[i] = True
-        # drop staircase points the new one covers (f1' >= a and f2' >= b), then insert
-        lo = bisect.bisect_left(xs, a)
-        hi = lo
-        while hi < len(xs) and ys[hi] >= b:
-            hi += 1
-        xs[lo:hi] = [a]
-        ys[lo:hi] = [b]
-    return keep[inv.reshape(-1)]
-
-
-def _pareto_nd(cols: np.ndarray) -> np.ndarray:
-    """Non-dominated mask of the points (columns of ``cols``, (k, n)), minimising, no NaN."""
-    k, n = cols.shape
-    out = np.zeros(n, dtype=bool)
-    idx = np.flatnonzero(_prefilter(cols))
-    if len(idx) == 0:
-        return out
-    f = cols[:, idx].T
-    if k == 2:
-        out[idx] = _pareto_2d_rows(f[None, :, 0], f[None, :, 1])[0]
-        return out
-    if k == 3:
-        out[idx] = _pareto_3d(f)
-        return out
-    order = idx[np.lexsort(f.T[::-1])]  # no later point can dominate an earlier one
-    front = np.empty((0, k), dtype=f.dtype)
-    for start in range(0, len(order), _BLOCK):
-        blk_idx = order[start : start + _BLOCK]
-        blk = cols[:, blk_idx].T
-        keep = ~_dominated_by(front, blk)
-        blk_idx, blk = blk_idx[keep], blk[keep]
-        keep = ~_dominated_by(blk, blk)
-        out[blk_idx[keep]] = True
-        front = np.concatenate([front, blk[keep]])
-    return out
+def _feasible_fronts(values: list, n_groups: int, signs=None) -> np.ndarray:
+    """Bool mask (of the arrays' common shape) of each group's front, built from the
+    feasible points only: ``values`` are the k objectives (times ``signs``, default all +1,
+    then all minimised), broadcast to one shape (strided views are fine) whose leading part
+    is ``n_groups`` groups; NaN marks an infeasible point.  Only the feasible points (5-20%
+    of a real sweep) are gathered, converted to float64 and signed; all the groups are then
+    solved together (``_pareto.fronts``)."""
+    ok = np.ones(np.shape(values[0]), dtype=bool)
+    for v in values:
+        if v.dtype.kind in "fc":
+            ok &= ~np.isnan(v)
+    every = bool(ok.all())
+    flat = None if every else np.flatnonzero(ok)
+    n = ok.size if every else len(flat)
+    if n == 0:
+        return ok
+    f = np.empty((max(len(values), 2), n))  # one objective: (f, 0) for the 2-d pass
+    f[len(values) :] = 0.0
+    for fi, v, s in zip(f, values, [1.0] * len(values) if signs is None else signs):
+        if every:
+            fi.reshape(ok.shape)[...] = v  # converted in place: no copy of a strided view
+        else:
+            fi[...] = v[ok]
+        if s < 0:
+            np.negative(fi, out=fi)
+    row, size = None, ok.size // max(n_groups, 1)
+    if n_groups > 1 and every:
+        row = np.repeat(np.arange(n_groups), size)
+    elif n_groups > 1:  # dense group numbers of the points, in order
+        group = flat // size
+        present = np.bincount(group, minlength=n_groups) > 0
+        row = group if present.all() else (np.cumsum(present) - 1)[group]
+    if every:
+        return fronts(f, row).reshape(ok.shape)
+    out = np.zeros(ok.size, dtype=bool)
+    out[flat] = fronts(f, row)
+    return out.reshape(ok.shape)
 
 
 def pareto_blocks(objectives: np.ndarray) -> np.ndarray:
@@ -191,18 +79,12 @@ def pareto_blocks(objectives: np.ndarray) -> np.ndarray:
 
     ``objectives`` has shape (k, G, m): k objectives, all minimised (negate to maximise),
     for G independent groups of m points.  A point with a NaN objective is never on the
-    frontier and never dominates (its every objective is read as +inf, then it is masked).
+    frontier and never dominates: the fronts are computed on the other points only.
     """
-    f = np.asarray(objectives, dtype=np.float64)
+    f = np.asarray(objectives)
     if f.ndim != 3 or f.shape[0] < 1:
         raise InputError(f"objectives: expected a (k, G, m) array, got shape {f.shape}")
-    k, g, m = f.shape
-    if k <= 2 and g > 64:  # one vectorised pass over all groups; (inf, inf) dominates nothing
-        nan = np.isnan(f).any(axis=0)
-        if k == 1:
-            f = np.concatenate([f, np.zeros_like(f)])
-        return _pareto_2d_rows(*np.where(nan[None], np.inf, f)) & ~nan
-    return _feasible_fronts(list(f), g)  # the prefilter and the sweep see feasible points only
+    return _feasible_fronts(list(f), f.shape[1])
 
 
 def pareto_front(objectives: np.ndarray) -> np.ndarray:
@@ -230,28 +112,7 @@ def _objective_array(ds: xr.Dataset, name: str) -> xr.DataArray:
         raise InputError(f"objective {name!r} is not in the store{suggest(name, choices)}")
     if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
         raise InputError(f"objective {name!r} is not numeric (dtype {da.dtype})")
-    return da if np.issubdtype(da.dtype, np.floating) else da.astype(np.float64)
-
-
-def _feasible_fronts(values: list, n_groups: int) -> np.ndarray:
-    """Bool mask (of the arrays' common shape) of each group's front, built from the
-    feasible points only: ``values`` are the k objectives, all minimised, broadcast to one
-    shape (strided views are fine) whose leading part is ``n_groups`` groups; NaN marks an
-    infeasible point.  Only the feasible points (5-20% of a real sweep) are gathered and
-    converted to float64."""
-    ok = ~np.isnan(values[0])
-    for v in values[1:]:
-        ok &= ~np.isnan(v)
-    flat = np.flatnonzero(ok)
-    f = np.stack([np.asarray(v[ok], dtype=np.float64) for v in values])
-    if len(values) == 1:
-        f = np.concatenate([f, np.zeros_like(f)])
-    bounds = np.searchsorted(flat, np.arange(n_groups + 1) * (ok.size // max(n_groups, 1)))
-    out = np.zeros(ok.size, dtype=bool)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        if b > a:
-            out[flat[a:b]] = _pareto_nd(f[:, a:b])
-    return out.reshape(ok.shape)
+    return da  # converted to float64 (and signed) only where feasible: _feasible_fronts
 
 
 def _objectives(ds, minimize, maximize, over):
@@ -262,8 +123,10 @@ def _objectives(ds, minimize, maximize, over):
         raise InputError("pareto: name at least one objective (--minimize / --maximize)")
     if len(set(names)) != len(names):
         raise InputError(f"pareto: objective named twice in {names}")
-    arrays = [_objective_array(ds, n) for n in names]
-    arrays = [-a if n in maximize else a for a, n in zip(arrays, names)]
+    # read each stored array whole first: broadcasting and transposing a lazily loaded one
+    # makes the reader index it point by point (2.5 s, not 0.1 s, for one 1e7-point array)
+    arrays = [_objective_array(ds, n).compute() for n in names]
+    signs = [-1.0 if n in maximize else 1.0 for n in names]
     if over is None:
         over = tuple(ds.dims)
     else:
@@ -280,7 +143,7 @@ def _objectives(ds, minimize, maximize, over):
     kept = tuple(d for d in arrays[0].dims if d not in over)
     dims = kept + tuple(d for d in arrays[0].dims if d in over)
     arrays = [a.transpose(*dims) for a in arrays]
-    return names, arrays, dims, kept
+    return signs, arrays, dims, kept
 
 
 def pareto_mask(
@@ -292,14 +155,9 @@ def pareto_mask(
     """``True`` on the Pareto set of the objectives across ``over``, per value of the other
     dims (module docstring).  Objectives are data variables or coordinates of ``ds``; the
     result's dims are the kept dims first, then the ``over`` dims."""
-    names, arrays, dims, kept = _objectives(ds, minimize, maximize, over)
-    shape = arrays[0].shape
-    n_groups = int(np.prod(shape[: len(kept)], dtype=np.int64))
-    if len(arrays) <= 2 and n_groups > 64:  # many small groups: one vectorised pass
-        f = np.stack([np.asarray(a.values, np.float64).reshape(n_groups, -1) for a in arrays])
-        mask = pareto_blocks(f).reshape(shape)
-    else:
-        mask = _feasible_fronts([np.asarray(a.values) for a in arrays], n_groups)
+    signs, arrays, dims, kept = _objectives(ds, minimize, maximize, over)
+    n_groups = int(np.prod(arrays[0].shape[: len(kept)], dtype=np.int64))
+    mask = _feasible_fronts([np.asarray(a.values) for a in arrays], n_groups, signs)
     return xr.DataArray(
         mask,
         dims=dims,
@@ -340,9 +198,9 @@ def pareto_table(
     for n in list(names) + [e for e in extra if e not in names]:
         if n in coords:
             continue
-        da = ds[n] if n in ds else _objective_array(ds, n)
+        da = ds[n].compute() if n in ds else _objective_array(ds, n)
         da = xr.broadcast(da, mask)[0].transpose(*mask.dims)
-        data[n] = ("point", np.asarray(da.values).reshape(-1)[flat], dict(da.attrs))
+        data[n] = ("point", np.asarray(da.values)[where], dict(da.attrs))  # no full copy
     out = xr.Dataset(data, coords=coords, attrs=dict(mask.attrs))
     kept = [d for d in mask.dims if d not in mask.attrs["over"].split(",")]
     first = names[0]
