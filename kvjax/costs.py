@@ -142,6 +142,7 @@ from .model._turns import history_load_s as history_load_s
 from .model._turns import host_held_share as host_held_share
 from .model._turns import host_transfer_s as host_transfer_s
 from .model._turns import idle_sessions as idle_sessions
+from .model._turns import loaded_share as loaded_share
 from .model._turns import offloaded_share as offloaded_share
 from .model._turns import recompute_prefill_s as recompute_prefill_s
 from .model._turns import recompute_share as recompute_share

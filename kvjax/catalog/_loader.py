@@ -71,8 +71,9 @@ _HARDWARE_LEAVES = {
     "nvme_tb": ("hardware.ssd_bytes", TB),
     "nvme_gb_per_s": ("hardware.ssd_bytes_per_s", GB),
 }
-# Optional fabric fields: catalog field -> (leaf, factor to SI); absent = the leaf's default.
-_FABRIC = ("scaleup_domain", "scaleout_gb_per_s", "scaleout_latency_us",
+# Optional fabric and node fields: catalog field -> (leaf, factor to SI); absent = the leaf's
+# default.
+_OPTIONAL = ("scaleup_domain", "scaleout_gb_per_s", "scaleout_latency_us",
            "allreduce_latency_us", "alltoall_latency_us",
            # the node below HBM (issue 12's KV tiers); absent = the device alone
            "node_devices", "host_uplink_devices", "host_dram_gib", "host_dram_gb_per_s",
@@ -93,7 +94,7 @@ _HARDWARE_SPEC = {
     "ici_links_per_axis": ("num", False, "pos"),
     "scaleup_latency_us": ("num", True, None),
     "usd_per_hour": ("num", False, None),
-    **{f: ("num", False, None) for f in _FABRIC},
+    **{f: ("num", False, None) for f in _OPTIONAL},
     "source": ("url", True, None),
     "sources": ("table", False, None),
     "note": ("str", False, None),
@@ -247,7 +248,7 @@ def _convert_hardware(e: dict) -> dict:
         **{
             _HARDWARE_LEAVES[f][0].split(".")[1]: float(e[f]) * _HARDWARE_LEAVES[f][1]
             if f in e else _DEFAULTS[_HARDWARE_LEAVES[f][0]]
-            for f in _FABRIC
+            for f in _OPTIONAL
         },  # fmt: skip
     }
 
@@ -369,7 +370,7 @@ def load_hardware(name: str, precision: str = "bf16") -> Hardware:
         int8_flop_per_s=e["int8_flop_per_s"],
         fp4_flop_per_s=e["fp4_flop_per_s"],
         **{_HARDWARE_LEAVES[f][0].split(".")[1]: e[_HARDWARE_LEAVES[f][0].split(".")[1]]
-           for f in _FABRIC},  # fmt: skip
+           for f in _OPTIONAL},  # fmt: skip
     )
 
 

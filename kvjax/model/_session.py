@@ -80,12 +80,12 @@ def mixed_busy_s(s: Scenario, terms=None):
     roofline over the sums (``op.roof_s``) and the communication added
     (``combine_s``) -- chunked prefill piggybacking on decode steps (SARATHI, vLLM's
     scheduler).  Never more than the serial ``prefill + decode``; counts the prefill's own
-    weight reads, which a mixed step shares with the decode tokens (an upper bound by those,
-    0.4% of a 4K session's bytes on Yi-34B).
+    weight reads, which a mixed step shares with the decode tokens (an upper bound by those:
+    0.033 s of a 4K session's 0.621 s of bytes on Yi-34B, here not binding).
 
     Example (paper, Yi-34B on one A100, 4K, 18 users): serial 0.916 s of prefill + 0.587 s
-    of decode share = 1.503 s; mixed, the prefill's FLOP run under the decode's weight and
-    KV reads: about 0.97 s, 1.55x less."""
+    of decode share = 1.503 s; mixed, the session's 3.05e14 FLOP (0.976 s) outlast its
+    bytes (0.621 s): 1.54x less."""
     t = tu.turn_terms(s) if terms is None else terms
     per = tu.session_output_tokens(s) / t.b
     classes = tuple((pc + per * dc, pm + per * dm) for (pc, pm), (dc, dm)
@@ -174,9 +174,8 @@ def session_regime(s: Scenario):
     pre_code = _phase_regime(s, *t.first_parts)
     dec_code = _phase_regime(s, *t.step_parts)
     code = jnp.where(prefill >= decode, pre_code, dec_code)
-    _, (host, ssd, remote), savings = tu.tier_shares(s, t)
-    loads = sum(jnp.where(save > 0, x, 0.0) for x, save in zip((host, ssd, remote), savings))
-    loads = loads > 0
+    host, ssd, remote = tu.tier_shares(s, t)[1]
+    loads = tu.loaded_share(s, t) > 0
     tier = jnp.where(remote > host + ssd, 5.0, 3.0)  # the NIC to a remote pool, or PCIe
     code = jnp.where((reload > kink_max(prefill, decode)) & loads, tier, code)
     return jnp.where(mem.fits_one(s), code, 4.0)

@@ -66,9 +66,8 @@ def swap_s(s: Scenario, nbytes, rate=None):
     """A swap of ``nbytes`` per device, out and in, over a link of ``rate`` B/s (the host
     link by default): ``(2 - d_h) bytes / rate`` (on a full-duplex link, ``d_h =
     swap_duplex = 1``, the out leg runs under the in leg); inf over a link of rate 0."""
+    rate = tiers.host_bytes_per_s(s) if rate is None else rate
     legs = 2.0 - s.workload.swap_duplex
-    if rate is None:
-        return legs * host_transfer_s(s, nbytes)
     return safe_div(legs * nbytes, rate, jnp.inf)  # inf, not 0 x inf, in a gradient
 
 
@@ -278,12 +277,18 @@ def host_held_share(s: Scenario):
     return safe_div(held[0], q, 1.0)
 
 
+def loaded_share(s: Scenario, terms: TurnTerms | None = None):
+    """Share of follow-up turns that load their history from a tier: ``sum_k x_k`` over the
+    tiers whose load beats the rebuild."""
+    _, held, savings = tier_shares(s, terms)
+    return sum(jnp.where(save > 0, x, 0.0) for x, save in zip(held, savings, strict=True))
+
+
 def recompute_share(s: Scenario):
-    """Share of follow-up turns that rebuild their history: ``q - sum_k x_k`` over the tiers
-    whose load beats the rebuild (no tier has room for the rest, or loading is slower)."""
-    q, held, savings = tier_shares(s)
-    kept = sum(jnp.where(save > 0, x, 0.0) for x, save in zip(held, savings, strict=True))
-    return clamp_min(q - kept, 0.0)
+    """Share of follow-up turns that rebuild their history: ``q - loaded_share`` (no tier
+    has room for the rest, or loading is slower)."""
+    t = turn_terms(s)
+    return clamp_min(tier_shares(s, t)[0] - loaded_share(s, t), 0.0)
 
 
 def reload_s(s: Scenario, terms: TurnTerms | None = None):
